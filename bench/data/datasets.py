@@ -1,0 +1,247 @@
+"""Dataset manifests (``datasets/*.yaml``), data roots, verification and fetching.
+
+A data root holds ``<Name>/HR/*.png`` (the layout of ``../shared/datasets``). The root is
+``--data-root``, else ``$SRREPRO_DATA``, else ``~/.cache/srrepro/datasets``.
+"""
+from __future__ import annotations
+
+import difflib
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+from tqdm import tqdm
+
+from bench.data.archive import extract_prefix
+from bench.data.atomic import atomic_replace_dir
+from bench.data.download import download_file
+from bench.data.images import IMAGE_SUFFIXES, HRImage, crop24_digest, load_image
+from bench.errors import DataError, DownloadError
+from bench.paths import PROJECT_ROOT
+
+
+@dataclass(frozen=True)
+class ImageEntry:
+    file: str
+    pixel_sha256: str | None = None
+    pixel_sha256_crop24: str | None = None
+    mode: str | None = None
+    size: str | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Source:
+    url: str
+    kind: str
+    member_prefix: str
+    sha256: str | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class DatasetManifest:
+    name: str
+    aliases: tuple[str, ...]
+    split: str
+    n_images: int
+    citation: str
+    sources: tuple[Source, ...]
+    images: tuple[ImageEntry, ...] | None
+    obtain: str = ""
+    path: Path | None = None
+
+    def entry(self, file: str) -> ImageEntry | None:
+        if self.images is None:
+            return None
+        return next((e for e in self.images if e.file == file), None)
+
+    @property
+    def has_digests(self) -> bool:
+        return self.images is not None
+
+
+def manifest_dir() -> Path:
+    return Path(os.environ.get("SRREPRO_MANIFESTS", PROJECT_ROOT / "datasets"))
+
+
+def default_root() -> Path:
+    env = os.environ.get("SRREPRO_DATA")
+    if env:
+        return Path(env)
+    return Path(os.environ.get("SRREPRO_CACHE", Path.home() / ".cache" / "srrepro")) / "datasets"
+
+
+def _parse(path: Path) -> DatasetManifest:
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise DataError(f"manifest {path} is not valid YAML ({str(e).splitlines()[0]}); fix the file")
+    images = doc.get("images")
+    return DatasetManifest(
+        name=doc["name"], aliases=tuple(doc.get("aliases", ())), split=doc.get("split", "test"),
+        n_images=int(doc["n_images"]), citation=doc.get("citation", ""),
+        sources=tuple(Source(**s) for s in doc.get("sources") or ()),
+        images=None if images is None else tuple(ImageEntry(**e) for e in images),
+        obtain=doc.get("obtain", ""), path=path)
+
+
+@lru_cache(maxsize=4)
+def _load_all(folder: str) -> dict[str, DatasetManifest]:
+    table: dict[str, DatasetManifest] = {}
+    for p in sorted(Path(folder).glob("*.yaml")):
+        m = _parse(p)
+        for key in {m.name.lower(), *(a.lower() for a in m.aliases)}:
+            if key in table:
+                raise DataError(f"dataset name {key!r} is declared by both {table[key].path} and {p}")
+            table[key] = m
+    return table
+
+
+def manifests() -> dict[str, DatasetManifest]:
+    """Every manifest keyed by lower-case name and alias."""
+    return _load_all(str(manifest_dir()))
+
+
+def list_datasets() -> list[DatasetManifest]:
+    seen: dict[str, DatasetManifest] = {m.name: m for m in manifests().values()}
+    return [seen[k] for k in sorted(seen, key=str.lower)]
+
+
+def get_manifest(name: str) -> DatasetManifest:
+    """The manifest of ``name`` (case-insensitive, aliases accepted)."""
+    table = manifests()
+    key = name.strip().lower()
+    if key in table:
+        return table[key]
+    near = difflib.get_close_matches(key, list(table), n=3, cutoff=0.5)
+    hint = f"did you mean {', '.join(near)}?" if near else "run `srrepro datasets list`"
+    raise DataError(f"unknown dataset {name!r}: expected one of "
+                    f"{', '.join(m.name for m in list_datasets())}; {hint}")
+
+
+def hr_dir(manifest: DatasetManifest, root: Path | None = None) -> Path:
+    return Path(root if root is not None else default_root()) / manifest.name / "HR"
+
+
+def _how_to_get(manifest: DatasetManifest, root: Path) -> str:
+    if manifest.sources:
+        return f"run `srrepro datasets fetch {manifest.name.lower()} --data-root {root}`"
+    return manifest.obtain or f"put its images in {root / manifest.name / 'HR'}"
+
+
+def image_paths(manifest: DatasetManifest, root: Path | None = None) -> list[Path]:
+    """The HR image files of ``manifest`` under ``root``, in manifest order (else sorted).
+
+    Raises :class:`DataError` when the folder is missing or files are missing or extra.
+    """
+    root = Path(root if root is not None else default_root())
+    folder = hr_dir(manifest, root)
+    if not folder.is_dir():
+        raise DataError(f"dataset {manifest.name} not found: expected images in {folder}; "
+                        f"{_how_to_get(manifest, root)}")
+    found = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if manifest.images is None:
+        if len(found) != manifest.n_images:
+            raise DataError(f"dataset {manifest.name} in {folder}: expected {manifest.n_images} "
+                            f"images, found {len(found)}; {_how_to_get(manifest, root)}")
+        return found
+    by_name = {p.name: p for p in found}
+    missing = [e.file for e in manifest.images if e.file not in by_name]
+    extra = sorted(set(by_name) - {e.file for e in manifest.images})
+    if missing or extra:
+        what = (f"missing {', '.join(missing[:3])}" if missing else "") + \
+               ("; " if missing and extra else "") + \
+               (f"unexpected {', '.join(extra[:3])}" if extra else "")
+        raise DataError(f"dataset {manifest.name} in {folder}: expected the {manifest.n_images} "
+                        f"files of its manifest, found {len(found)} ({what}); "
+                        f"{_how_to_get(manifest, root)}")
+    return [by_name[e.file] for e in manifest.images]
+
+
+def verify_image(manifest: DatasetManifest, image: HRImage, path: Path) -> None:
+    """Check ``image`` against its manifest digest; raise naming the file on a mismatch."""
+    entry = manifest.entry(image.name)
+    if entry is None or entry.pixel_sha256 is None:
+        return
+    if image.pixel_sha256 == entry.pixel_sha256:
+        return
+    if entry.pixel_sha256_crop24 and crop24_digest(image.pixels if image.mode != "L" else
+                                                   image.pixels[..., 0]) == entry.pixel_sha256_crop24:
+        return  # differs only outside the x24 mod-crop (e.g. an extra last row): same content
+    raise DataError(f"pixel digest mismatch for {path}: expected {entry.pixel_sha256[:16]}..., "
+                    f"found {image.pixel_sha256[:16]}...; this is not the {manifest.name} image "
+                    f"the papers used; re-fetch the dataset or replace the file")
+
+
+def verify_dataset(name: str, root: Path | None = None, progress: bool = True) -> int:
+    """Decode and verify every image of dataset ``name``; return the number checked."""
+    m = get_manifest(name)
+    paths = image_paths(m, root)
+    for p in tqdm(paths, desc=f"verify {m.name}", disable=not progress, leave=False):
+        verify_image(m, load_image(p), p)
+    return len(paths)
+
+
+def fetch_dataset(name: str, root: Path | None = None, progress: bool = True,
+                  retries: int = 3) -> Path:
+    """Download, extract and verify ``name`` into ``<root>/<Name>/HR``; reuse a verified copy.
+
+    Sources are tried in manifest order (mirrors). Extraction goes to a staging folder in
+    the root and is moved into place only after every image verified, so an interrupted or
+    failed fetch leaves no partial dataset behind. Archives are kept in
+    ``<root>/.downloads`` (one archive can serve several datasets).
+    """
+    m = get_manifest(name)
+    root = Path(root if root is not None else default_root())
+    dest = hr_dir(m, root)
+    if dest.is_dir():
+        try:
+            verify_dataset(m.name, root, progress)
+            return dest
+        except DataError:
+            pass  # incomplete or corrupt copy: fetch again and replace it
+    if not m.sources:
+        raise DataError(f"dataset {m.name} cannot be downloaded automatically: {m.obtain}")
+    errors = []
+    for src in m.sources:
+        archive = root / ".downloads" / Path(src.url).name
+        staging = Path(tempfile.mkdtemp(prefix=f".staging-{m.name}-", dir=root))
+        try:
+            download_file(src.url, archive, src.sha256, retries=retries, progress=progress)
+            extract_prefix(archive, src.member_prefix, staging)
+            _check_staged(m, staging, progress)
+            atomic_replace_dir(staging, dest)
+            return dest
+        except (DownloadError, DataError) as e:
+            errors.append(str(e))
+            if isinstance(e, DataError) and archive.exists():
+                archive.unlink()  # a damaged or wrong archive must not be reused
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    raise DataError(f"could not fetch {m.name} from {len(m.sources)} source(s): "
+                    + " | ".join(errors))
+
+
+def _check_staged(m: DatasetManifest, staging: Path, progress: bool) -> None:
+    files = sorted(p for p in staging.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if m.images is None:
+        if len(files) != m.n_images:
+            raise DataError(f"{m.name}: expected {m.n_images} images in the archive, found {len(files)}")
+        for p in files:
+            load_image(p)  # decodable
+        return
+    names = {p.name for p in files}
+    missing = [e.file for e in m.images if e.file not in names]
+    if missing:
+        raise DataError(f"{m.name}: the archive lacks {len(missing)} manifest files "
+                        f"(e.g. {missing[0]}); use another mirror")
+    for p in tqdm(files, desc=f"verify {m.name}", disable=not progress, leave=False):
+        if m.entry(p.name) is None:
+            p.unlink()  # not part of the benchmark (e.g. thumbs.db)
+            continue
+        verify_image(m, load_image(p), p)

@@ -1,0 +1,94 @@
+"""Reading benchmark images with explicit, documented conversions.
+
+Accepted (documented conversions):
+- RGB (8-bit): used as is.
+- L (8-bit grayscale): kept single-channel; the protocol's grayscale policy decides how it
+  is evaluated.
+- RGBA / LA with a fully opaque alpha channel: alpha dropped.
+- P (palette): expanded to RGB (or L when the palette is gray).
+Rejected with a one-line error: 16-bit or float images (I;16, I, F), bilevel (1), CMYK and
+other modes, transparent pixels, undecodable files.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from bench.errors import DataError
+
+IMAGE_SUFFIXES = (".png", ".bmp")
+
+
+@dataclass(frozen=True)
+class HRImage:
+    """A decoded ground-truth image: ``pixels`` is H×W×C uint8 with C = 1 or 3."""
+
+    name: str
+    pixels: np.ndarray
+    mode: str  # mode of the file as stored
+    pixel_sha256: str  # digest of the decoded array as stored (manifest convention)
+
+    @property
+    def is_gray(self) -> bool:
+        return self.pixels.shape[2] == 1
+
+
+def pixel_digest(arr: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(arr).tobytes()).hexdigest()
+
+
+def crop24_digest(arr: np.ndarray) -> str:
+    """Digest of the image mod-cropped to a multiple of 24 (all of x2, x3, x4, x8)."""
+    h, w = arr.shape[:2]
+    return pixel_digest(arr[:h - h % 24, :w - w % 24])
+
+
+def _fix(path: Path) -> str:
+    return f"re-fetch it with `srrepro datasets fetch` or replace {path.name}"
+
+
+def load_image(path: Path) -> HRImage:
+    """Decode ``path`` into an :class:`HRImage`, applying only the conversions listed above."""
+    path = Path(path)
+    try:
+        with Image.open(path) as im:
+            im.load()
+            mode = im.mode
+            raw = np.asarray(im)
+            if mode == "P":
+                im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+            conv_mode = im.mode
+            arr = np.asarray(im)
+    except FileNotFoundError:
+        raise DataError(f"image {path} not found; expected an image file there; {_fix(path)}")
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise DataError(f"cannot decode {path}: expected a valid PNG/BMP image, found a corrupt or "
+                        f"unreadable file ({e.__class__.__name__}: {str(e)[:80]}); {_fix(path)}")
+    digest = pixel_digest(raw)
+    if conv_mode in ("I;16", "I;16B", "I;16L", "I", "F") or arr.dtype != np.uint8:
+        raise DataError(f"{path}: expected an 8-bit image, found mode {mode} ({arr.dtype}); "
+                        f"SR benchmarks are 8-bit: convert it (e.g. round(x/257) for 16-bit) and "
+                        f"record that conversion")
+    if conv_mode in ("RGBA", "LA"):
+        alpha = arr[..., -1]
+        if alpha.min() != 255:
+            raise DataError(f"{path}: expected an opaque image, found {mode} with "
+                            f"{int((alpha != 255).sum())} transparent pixels; flatten it onto a "
+                            f"background yourself and record how")
+        arr = arr[..., :-1]
+        conv_mode = conv_mode[:-1]
+    if conv_mode == "L":
+        arr = arr[..., None]
+    elif conv_mode == "RGB":
+        if arr.ndim == 3 and np.array_equal(arr[..., 0], arr[..., 1]) and mode == "P" and \
+                np.array_equal(arr[..., 1], arr[..., 2]):
+            arr = arr[..., :1]  # gray palette: a grayscale image stored as P
+    else:
+        raise DataError(f"{path}: expected an RGB or grayscale image, found mode {mode}; "
+                        f"convert it to RGB PNG")
+    return HRImage(name=path.name, pixels=np.ascontiguousarray(arr), mode=mode,
+                   pixel_sha256=digest)
