@@ -1,0 +1,153 @@
+"""Evaluation protocols: every choice that changes a number, frozen, named and versioned.
+
+A :class:`Protocol` is recorded with every result (its fields and a fingerprint), so two
+numbers are comparable exactly when their protocols are equal. Published bicubic rows
+differ between papers by a few hundredths of a dB; the named protocols below reproduce
+those differences (see ``docs`` in each and the README's protocol section).
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.errors import ProtocolError
+
+
+@dataclass(frozen=True)
+class SSIMSpec:
+    """Wang et al. 2004 SSIM as SR papers compute it (MATLAB ``ssim_index``)."""
+
+    window: int = 11
+    sigma: float = 1.5
+    k1: float = 0.01
+    k2: float = 0.03
+    filtering: str = "valid"  # no padding: only windows fully inside the image
+    reduce: str = "mean"      # mean of the SSIM map (over channels when more than one)
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """All evaluation choices. Values are 8-bit: data range 255.
+
+    Fields:
+        hr_modcrop: crop the HR image to a multiple of the scale (bottom/right).
+        lr_resize: how LR is made from HR: "matlab-bicubic" = MATLAB ``imresize(hr, 1/s)``
+            (Keys a=-0.5, antialiased kernel, symmetric borders).
+        lr_quantize: round the LR image to uint8 (as saving it to PNG does).
+        sr_quantize: clamp the SR output to [0,255] and round to uint8.
+        channel: "y" (BT.601 luminance) or "rgb".
+        y_source: "bt601-studio": Y = 16 + (65.481R + 128.553G + 24.966B)/255 (range 16-235).
+        y_rounding: "uint8" rounds Y as MATLAB ``rgb2ycbcr`` does on uint8 images;
+            "float" keeps it real-valued (BasicSR, EDSR/DRN code).
+        grayscale: policy for single-channel ground truth. "luma": evaluate on the gray
+            values themselves; the SR output is reduced to full-range luma
+            (0.299R + 0.587G + 0.114B, = g when R=G=B=g), like MATLAB scripts that skip
+            ``rgb2ycbcr`` for 2-D images. "gray3": replicate gray to RGB and pass both through
+            the Y formula, as code that loads every image as RGB does (EDSR, DRN).
+        border: pixels cropped from each side before the metrics: "scale" or an int.
+        ssim: the SSIM variant.
+        aggregate: "mean-per-image": metric per image, then the mean over the set.
+    """
+
+    name: str
+    version: int
+    description: str
+    hr_modcrop: bool = True
+    lr_resize: str = "matlab-bicubic"
+    lr_quantize: bool = True
+    sr_quantize: bool = True
+    channel: str = "y"
+    y_source: str = "bt601-studio"
+    y_rounding: str = "uint8"
+    grayscale: str = "luma"
+    border: int | str = "scale"
+    ssim: SSIMSpec = field(default_factory=SSIMSpec)
+    aggregate: str = "mean-per-image"
+
+    def __post_init__(self) -> None:
+        allowed = {"lr_resize": {"matlab-bicubic"}, "channel": {"y", "rgb"},
+                   "y_source": {"bt601-studio"}, "y_rounding": {"uint8", "float"},
+                   "grayscale": {"luma", "gray3"}, "aggregate": {"mean-per-image"}}
+        for key, values in allowed.items():
+            if getattr(self, key) not in values:
+                raise ProtocolError(f"protocol {self.name}: {key} must be one of {sorted(values)}, "
+                                    f"found {getattr(self, key)!r}")
+        if not (self.border == "scale" or isinstance(self.border, int) and self.border >= 0):
+            raise ProtocolError(f"protocol {self.name}: border must be 'scale' or an int >= 0, "
+                                f"found {self.border!r}")
+
+    @property
+    def id(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    def crop(self, scale: int) -> int:
+        return scale if self.border == "scale" else int(self.border)
+
+    def choices(self) -> dict[str, Any]:
+        """The fields that change numbers (everything but name, version, description)."""
+        d = dataclasses.asdict(self)
+        for k in ("name", "version", "description"):
+            d.pop(k)
+        return d
+
+    @property
+    def fingerprint(self) -> str:
+        blob = json.dumps(self.choices(), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:12]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "fingerprint": self.fingerprint, **dataclasses.asdict(self)}
+
+
+PROTOCOLS: dict[str, Protocol] = {}
+
+
+def _register(p: Protocol) -> Protocol:
+    if p.name in PROTOCOLS:
+        raise ValueError(f"protocol {p.name} registered twice")
+    PROTOCOLS[p.name] = p
+    return p
+
+
+DEFAULT = _register(Protocol(
+    name="matlab-y", version=1,
+    description="MATLAB-style evaluation used for the common literature rows: Y rounded to "
+                "uint8 (rgb2ycbcr on uint8), grayscale images on their gray values, crop = scale, "
+                "Gaussian SSIM"))
+_register(Protocol(
+    name="matlab-y-gray3", version=1, grayscale="gray3",
+    description="as matlab-y, but grayscale images are replicated to RGB and pass through the "
+                "Y formula (what code that loads all images as RGB does); reproduces the bicubic "
+                "row of the DRN papers (Set14 x4 26.10)"))
+_register(Protocol(
+    name="float-y", version=1, y_rounding="float",
+    description="Y kept in float (BasicSR calculate_psnr/ssim with test_y_channel); grayscale on "
+                "gray values; SSIM about 0.0005 higher than matlab-y"))
+_register(Protocol(
+    name="float-y-gray3", version=1, y_rounding="float", grayscale="gray3",
+    description="Y in float and grayscale replicated to RGB: the in-code evaluation of "
+                "EDSR-PyTorch and DRN (utility.calc_psnr)"))
+_register(Protocol(
+    name="rgb", version=1, channel="rgb",
+    description="PSNR/SSIM on the three RGB channels (perceptual-SR papers that do not use Y)"))
+
+
+def get_protocol(name: str | None = None) -> Protocol:
+    """Protocol ``name`` (``None`` = the default, ``matlab-y``); accepts ``name@version``."""
+    if name is None:
+        return DEFAULT
+    base, _, version = name.partition("@")
+    p = PROTOCOLS.get(base)
+    if p is None:
+        near = difflib.get_close_matches(base, list(PROTOCOLS), n=3, cutoff=0.4)
+        hint = f"did you mean {', '.join(near)}?" if near else ""
+        raise ProtocolError(f"unknown protocol {name!r}: expected one of "
+                            f"{', '.join(PROTOCOLS)}; {hint}")
+    if version and version != str(p.version):
+        raise ProtocolError(f"protocol {base} has version {p.version}, found a request for "
+                            f"version {version}; results of older versions must be recomputed")
+    return p
