@@ -4,7 +4,9 @@ Family modules are imported here by name; each registers its cards at import tim
 """
 from methods.registry import (MethodCard, UnknownMethodError, WeightsEntry, count_params,
                               create, get_card, list_methods, register)
-from methods import bicubic  # noqa: F401  (registers "bicubic")
+# each import registers that family's cards; an import error is never swallowed
+from methods import (bicubic, discriminators, drn, drn2018, edsr,  # noqa: F401
+                     gradient_branch, rrdbnet, srresnet)
 
 __all__ = ["MethodCard", "UnknownMethodError", "WeightsEntry", "count_params", "create",
            "get_card", "list_methods", "register"]

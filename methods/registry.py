@@ -100,9 +100,15 @@ def list_methods(kind: str | None = "generator") -> list[str]:
     return sorted(n for n, c in _REGISTRY.items() if kind is None or c.kind == kind)
 
 
-def create(name: str, scale: int = 4, **arch_kwargs: Any) -> nn.Module:
-    """Build method ``name`` for ``scale`` with the official constructor keywords."""
+def create(name: str, scale: int | None = None, **arch_kwargs: Any) -> nn.Module:
+    """Build method ``name`` for ``scale`` with the official constructor keywords.
+
+    ``scale=None`` picks x4 when the card supports it, else its first scale (x1 for
+    discriminators and operators).
+    """
     card = get_card(name)
+    if scale is None:
+        scale = 4 if 4 in card.scales or not card.scales else card.scales[0]
     if card.scales and scale not in card.scales:
         raise SRReproError(
             f"method {card.name!r} supports scales {list(card.scales)}, found scale={scale}; "
