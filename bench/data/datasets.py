@@ -21,7 +21,7 @@ from bench.data.atomic import atomic_replace_dir
 from bench.data.download import download_file
 from bench.data.images import IMAGE_SUFFIXES, HRImage, crop24_digest, load_image
 from bench.errors import DataError, DownloadError
-from bench.paths import PROJECT_ROOT
+from bench.paths import PROJECT_ROOT, cache_root
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ def default_root() -> Path:
     env = os.environ.get("SRREPRO_DATA")
     if env:
         return Path(env)
-    return Path(os.environ.get("SRREPRO_CACHE", Path.home() / ".cache" / "srrepro")) / "datasets"
+    return cache_root() / "datasets"
 
 
 def _parse(path: Path) -> DatasetManifest:
@@ -207,6 +207,7 @@ def fetch_dataset(name: str, root: Path | None = None, progress: bool = True,
             pass  # incomplete or corrupt copy: fetch again and replace it
     if not m.sources:
         raise DataError(f"dataset {m.name} cannot be downloaded automatically: {m.obtain}")
+    root.mkdir(parents=True, exist_ok=True)  # the default cache root may not exist yet
     errors = []
     for src in m.sources:
         archive = root / ".downloads" / Path(src.url).name

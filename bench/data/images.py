@@ -56,6 +56,10 @@ def load_image(path: Path) -> HRImage:
     path = Path(path)
     try:
         with Image.open(path) as im:
+            # PIL decodes 48-bit RGB PNGs as 8-bit RGB (high byte only): catch it before load()
+            if any(";16" in str(t.args) for t in (im.tile or ())):
+                raise DataError(f"{path}: expected an 8-bit image, found a 16-bit image "
+                                f"(mode {im.mode}); convert it (e.g. round(x/257)) and record that conversion")
             im.load()
             mode = im.mode
             raw = np.asarray(im)
@@ -82,7 +86,7 @@ def load_image(path: Path) -> HRImage:
         arr = arr[..., :-1]
         conv_mode = conv_mode[:-1]
     if conv_mode == "L":
-        arr = arr[..., None]
+        arr = arr if arr.ndim == 3 else arr[..., None]
     elif conv_mode == "RGB":
         if arr.ndim == 3 and np.array_equal(arr[..., 0], arr[..., 1]) and mode == "P" and \
                 np.array_equal(arr[..., 1], arr[..., 2]):

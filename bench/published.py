@@ -1,0 +1,110 @@
+"""Published numbers, tolerances and table specs: data files under ``reports/``."""
+from __future__ import annotations
+
+import csv
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from bench.errors import SRReproError
+from bench.paths import REPORTS_DIR
+from bench.protocol import Protocol, get_protocol
+
+
+@dataclass(frozen=True)
+class PublishedValue:
+    method: str  # row label as printed
+    dataset: str  # "" for per-method values such as params_m
+    scale: int
+    metric: str
+    value: float
+    text: str  # as printed, e.g. "0.810" (its decimals tell the printing precision)
+
+    @property
+    def decimals(self) -> int:
+        return len(self.text.partition(".")[2])
+
+
+@dataclass(frozen=True)
+class Row:
+    label: str
+    method: str | None
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    id: str
+    title: str
+    paper: str
+    protocol: Protocol
+    scales: tuple[int, ...]
+    datasets: tuple[str, ...]
+    metrics: tuple[str, ...]
+    rows: tuple[Row, ...]
+    published: tuple[PublishedValue, ...]
+    source: str = ""
+
+    def value(self, label: str, dataset: str, scale: int, metric: str) -> PublishedValue | None:
+        for v in self.published:
+            if (v.method, v.dataset, v.scale, v.metric) == (label, dataset, scale, metric):
+                return v
+        return None
+
+
+def _read_published(path: Path) -> tuple[PublishedValue, ...]:
+    with open(path, newline="") as f:
+        return tuple(PublishedValue(method=r["method"], dataset=r["dataset"], scale=int(r["scale"]),
+                                    metric=r["metric"], value=float(r["value"]), text=r["value"])
+                     for r in csv.DictReader(f))
+
+
+def table_ids(reports_dir: Path = REPORTS_DIR) -> list[str]:
+    return sorted(p.stem for p in (reports_dir / "tables").glob("*.yaml"))
+
+
+def load_table(table_id: str, reports_dir: Path = REPORTS_DIR) -> TableSpec:
+    """The spec of ``table_id`` with its published values."""
+    path = reports_dir / "tables" / f"{table_id}.yaml"
+    if not path.exists():
+        ids = table_ids(reports_dir)
+        near = difflib.get_close_matches(table_id, ids, n=3, cutoff=0.4)
+        hint = f"did you mean {', '.join(near)}?" if near else ""
+        raise SRReproError(f"unknown table {table_id!r}: expected one of {', '.join(ids)}; {hint}")
+    doc = yaml.safe_load(path.read_text())
+    return TableSpec(
+        id=doc["id"], title=doc["title"], paper=doc["paper"], source=doc.get("source", ""),
+        protocol=get_protocol(doc.get("protocol")), scales=tuple(doc["scales"]),
+        datasets=tuple(doc["datasets"]), metrics=tuple(doc["metrics"]),
+        rows=tuple(Row(r["label"], r.get("method"), r.get("reason", "")) for r in doc["rows"]),
+        published=_read_published(reports_dir / "published" / doc["published"]))
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    value: float
+    reason: str
+
+
+def _specificity(rule: dict[str, str]) -> int:
+    return sum(rule[k] != "*" for k in ("table", "method", "dataset", "scale"))
+
+
+def load_tolerances(reports_dir: Path = REPORTS_DIR) -> list[dict[str, str]]:
+    with open(reports_dir / "tolerances.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def tolerance(rules: list[dict[str, str]], table: str, method: str, dataset: str, scale: int,
+              metric: str) -> Tolerance:
+    """The most specific matching rule ('*' matches anything); error if none matches."""
+    key = {"table": table, "method": method, "dataset": dataset, "scale": str(scale),
+           "metric": metric}
+    matches = [r for r in rules if all(r[k] in ("*", v) for k, v in key.items())]
+    if not matches:
+        raise SRReproError(f"no tolerance for {key} in reports/tolerances.csv: expected a matching "
+                           f"row (use '*' wildcards); add one and have it reviewed")
+    best = max(matches, key=_specificity)
+    return Tolerance(float(best["tolerance"]), best["reason"])
