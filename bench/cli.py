@@ -74,7 +74,7 @@ def cmd_reproduce(a: argparse.Namespace) -> int:
     from bench.reproduce import default_out_dir, reproduce, write_outputs
 
     rep = reproduce(a.table, a.data_root, a.results_dir, weights_folder=a.weights_dir,
-                    progress=not a.quiet)
+                    progress=not a.quiet, sensitivity=not a.no_sensitivity)
     paths = write_outputs(rep, a.out or default_out_dir(a.table, a.results_dir))
     done = sum(c.reproduced is not None for c in rep.cells if c.dataset)
     total = sum(1 for c in rep.cells if c.dataset)
@@ -157,6 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("table", help="table id, e.g. drn2020-table1 or bicubic-literature")
     r.add_argument("--out", type=Path, default=None,
                    help="output folder (default <results>/tables/TABLE_ID)")
+    r.add_argument("--no-sensitivity", action="store_true",
+                   help="skip re-evaluating parameter-free rows under every protocol")
     r.add_argument("--weights-dir", type=Path, default=None,
                    help="folder with official checkpoints (default ~/.cache/srrepro/weights)")
     _common(r)

@@ -7,7 +7,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 from torch import nn
@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 import methods
 from bench.data.datasets import DatasetManifest, get_manifest, image_paths, verify_image
-from bench.data.images import HRImage, load_image
+from bench.data.images import load_image
 from bench.errors import ResultError, SRReproError
 from bench.paths import results_root
 from bench.pipeline import measure, prepare, quantize, to_tensor
@@ -79,22 +79,16 @@ def _forward(model: nn.Module, lr: torch.Tensor, req: EvalRequest) -> torch.Tens
     return y[0].to(torch.float64) * 255.0
 
 
-def _images(paths: list[Path], workers: int = 2) -> Iterator[tuple[Path, HRImage]]:
-    """Decode images in a small thread pool (PIL releases the GIL) while the caller computes."""
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        yield from zip(paths, pool.map(load_image, paths))
-
-
 def evaluate(req: EvalRequest, data_root: Path | None = None, results_dir: Path | None = None,
              force: bool = False, progress: bool = True) -> dict[str, Any]:
     """Evaluate ``req``; reuse a finished result unless ``force``; resume an interrupted one.
 
     Returns the summary dict (also written to ``summary.json``).
     """
+    card = methods.get_card(req.method)  # unknown names fail before any data is touched
     manifest: DatasetManifest = get_manifest(req.dataset)
     paths = image_paths(manifest, data_root)
     model, wtag = build_model(req)
-    card = methods.get_card(req.method)
     key = EvalKey(card.name, wtag, manifest.name, req.scale, req.protocol, req.options)
     folder = ResultFolder(key, results_root(results_dir))
     if not force:
@@ -105,33 +99,40 @@ def evaluate(req: EvalRequest, data_root: Path | None = None, results_dir: Path 
     finished = {r["image"] for r in rows}
     todo = [p for p in paths if p.name not in finished]
     t0 = time.perf_counter()
+
+    def process(path: Path) -> dict[str, Any]:
+        t = time.perf_counter()
+        image = load_image(path)
+        verify_image(manifest, image, path)
+        hr, lr = prepare(to_tensor(image.pixels), req.scale, req.protocol, str(path))
+        lr3 = lr.expand(3, -1, -1) if image.is_gray else lr
+        sr = _forward(model, lr3, req)
+        expected = (3, hr.shape[-2], hr.shape[-1])
+        if tuple(sr.shape) != expected:
+            raise ResultError(f"method {card.name} returned shape {tuple(sr.shape)} for "
+                              f"{path.name}: expected {expected}")
+        if not torch.isfinite(sr.sum()):  # one reduction instead of an elementwise mask
+            raise ResultError(f"method {card.name} produced non-finite values (NaN/inf) on "
+                              f"{path.name}: expected finite output; check the weights "
+                              f"({wtag}) and the input range [0,1]")
+        if req.protocol.sr_quantize:
+            sr = quantize(sr)
+        p, s = measure(sr, hr, req.scale, req.protocol)
+        return {"image": path.name, "psnr": p, "ssim": s, "height": hr.shape[-2],
+                "width": hr.shape[-1], "gray": image.is_gray,
+                "pixel_sha256": image.pixel_sha256, "seconds": time.perf_counter() - t}
+
+    # Cheap per-image work (parameter-free methods) runs on two threads: decoding, hashing
+    # and torch ops release the GIL. Networks use torch's own intra-op threads instead.
+    workers = 2 if card.exact_float64 else 1
     try:
-        bar = tqdm(total=len(paths), initial=len(finished), disable=not progress, leave=False,
-                   desc=f"{card.name} {manifest.name} x{req.scale}")
-        for path, image in _images(todo):
-            t = time.perf_counter()
-            verify_image(manifest, image, path)
-            hr, lr = prepare(to_tensor(image.pixels), req.scale, req.protocol, str(path))
-            lr3 = lr.expand(3, -1, -1) if image.is_gray else lr
-            sr = _forward(model, lr3, req)
-            if not torch.isfinite(sr).all():
-                raise ResultError(f"method {card.name} produced non-finite values (NaN/inf) on "
-                                  f"{path.name}: expected finite output; check the weights "
-                                  f"({wtag}) and the input range [0,1]")
-            expected = (3, hr.shape[-2], hr.shape[-1])
-            if tuple(sr.shape) != expected:
-                raise ResultError(f"method {card.name} returned shape {tuple(sr.shape)} for "
-                                  f"{path.name}: expected {expected}")
-            if req.protocol.sr_quantize:
-                sr = quantize(sr)
-            p, s = measure(sr, hr, req.scale, req.protocol)
-            row = {"image": path.name, "psnr": p, "ssim": s, "height": hr.shape[-2],
-                   "width": hr.shape[-1], "gray": image.is_gray,
-                   "pixel_sha256": image.pixel_sha256, "seconds": time.perf_counter() - t}
-            folder.append(row)
-            rows.append(row)
-            bar.update(1)
-        bar.close()
+        with ThreadPoolExecutor(max_workers=workers) as pool, \
+                tqdm(total=len(paths), initial=len(finished), disable=not progress, leave=False,
+                     desc=f"{card.name} {manifest.name} x{req.scale}") as bar:
+            for row in pool.map(process, todo):
+                folder.append(row)
+                rows.append(row)
+                bar.update(1)
     except SRReproError:
         folder.discard()  # bad input or output: a rerun would fail the same way
         raise

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from bench.paths import cache_root
 from bench.data.download import download_file, sha256_file
 from bench.errors import DownloadError, SRReproError
 from methods.registry import MethodCard, WeightsEntry
@@ -36,12 +37,6 @@ class WeightsError(SRReproError):
 # the EMA weights are the ones its releases are evaluated with, hence the default.
 BASICSR_KEYS = ("params_ema", "params")
 _SHOW = 5  # how many key names an error message lists per category
-
-
-def cache_root() -> Path:
-    """``$SRREPRO_CACHE`` or ``~/.cache/srrepro``."""
-    env = os.environ.get("SRREPRO_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "srrepro"
 
 
 def weights_dir(cache_dir: str | os.PathLike[str] | None = None) -> Path:

@@ -1,0 +1,138 @@
+"""The evaluation path: literature agreement, results store, resume, bad input."""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import bench.evaluate as ev
+from bench.errors import DataError, ResultError, SRReproError
+from bench.evaluate import EvalRequest, evaluate
+from bench.protocol import get_protocol
+from bench.results import EvalKey, ResultFolder
+from tests.conftest import DATA, needs_data
+
+# Bicubic (PSNR dB / SSIM on Y) as printed by many SR papers (shared/datasets/README.md)
+LITERATURE = {
+    ("set5", 2): (33.66, 0.9299), ("set5", 3): (30.39, 0.8682), ("set5", 4): (28.42, 0.8104),
+    ("set14", 2): (30.24, 0.8688), ("set14", 3): (27.55, 0.7742), ("set14", 4): (26.00, 0.7027),
+    ("b100", 2): (29.56, 0.8431), ("b100", 3): (27.21, 0.7385), ("b100", 4): (25.96, 0.6675),
+}
+
+
+@needs_data
+@pytest.mark.parametrize("dataset,scale", sorted(LITERATURE))
+def test_bicubic_default_protocol_matches_the_literature(dataset: str, scale: int, tmp_path: Path) -> None:
+    r = evaluate(EvalRequest("bicubic", dataset, scale), DATA, tmp_path, progress=False)
+    psnr, ssim = LITERATURE[(dataset, scale)]
+    assert abs(r["psnr"] - psnr) <= 0.02, (r["psnr"], psnr)
+    assert abs(r["ssim"] - ssim) <= 0.002, (r["ssim"], ssim)
+    assert r["protocol"] == "matlab-y@1"
+
+
+@needs_data
+def test_golden_values_of_this_implementation(tmp_path: Path) -> None:
+    """Regression goldens (measured with this code, float64): catch any silent change."""
+    r = evaluate(EvalRequest("bicubic", "set14", 4), DATA, tmp_path, progress=False)
+    assert r["psnr"] == pytest.approx(25.9933, abs=1e-4)
+    assert r["ssim"] == pytest.approx(0.70240, abs=1e-5)
+    g = evaluate(EvalRequest("bicubic", "set14", 4, get_protocol("matlab-y-gray3")), DATA, tmp_path,
+                 progress=False)
+    assert g["psnr"] == pytest.approx(26.0874, abs=1e-4)  # DRN papers print 26.10
+
+
+@needs_data
+def test_grayscale_policy_changes_only_the_gray_image(tmp_path: Path) -> None:
+    a = evaluate(EvalRequest("bicubic", "set14", 3), DATA, tmp_path, progress=False)
+    b = evaluate(EvalRequest("bicubic", "set14", 3, get_protocol("matlab-y-gray3")), DATA, tmp_path,
+                 progress=False)
+    rows = {}
+    for res in (a, b):
+        with open(Path(res["result_dir"]) / "rows.csv") as f:
+            rows[res["protocol"]] = {r["image"]: r for r in csv.DictReader(f)}
+    ra, rb = rows["matlab-y@1"], rows["matlab-y-gray3@1"]
+    changed = [k for k in ra if ra[k]["psnr"] != rb[k]["psnr"]]
+    assert changed == ["bridge.png"] and ra["bridge.png"]["gray"] == "True"
+
+
+@needs_data
+def test_result_store_records_protocol_and_environment_and_reuses(tmp_path: Path) -> None:
+    r = evaluate(EvalRequest("bicubic", "set5", 4), DATA, tmp_path, progress=False)
+    folder = Path(r["result_dir"])
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["protocol_choices"]["y_rounding"] == "uint8"
+    assert summary["protocol_fingerprint"] == get_protocol().fingerprint
+    assert {"torch", "git_commit", "device", "python"} <= set(summary["environment"])
+    with open(folder / "rows.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [x["image"] for x in rows] == ["baby.png", "bird.png", "butterfly.png", "head.png", "woman.png"]
+    assert np.mean([float(x["psnr"]) for x in rows]) == pytest.approx(summary["psnr"])
+    mtime = (folder / "summary.json").stat().st_mtime_ns
+    again = evaluate(EvalRequest("bicubic", "set5", 4), DATA, tmp_path, progress=False)
+    assert again["reused"] and (folder / "summary.json").stat().st_mtime_ns == mtime
+    forced = evaluate(EvalRequest("bicubic", "set5", 4), DATA, tmp_path, force=True, progress=False)
+    assert not forced["reused"] and forced["psnr"] == summary["psnr"]
+
+
+@needs_data
+def test_interrupted_run_resumes_from_finished_images(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = ev._forward
+    calls = {"n": 0}
+
+    def flaky(model, lr, req):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(model, lr, req)
+
+    monkeypatch.setattr(ev, "_forward", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        evaluate(EvalRequest("bicubic", "set5", 2), DATA, tmp_path, progress=False)
+    folder = ResultFolder(EvalKey("bicubic", "none", "Set5", 2, get_protocol()), tmp_path)
+    assert folder.summary() is None and not folder.rows_csv.exists()
+    assert len(folder.finished_rows()) == 2
+    monkeypatch.setattr(ev, "_forward", real)
+    resumed = evaluate(EvalRequest("bicubic", "set5", 2), DATA, tmp_path, progress=False)
+    assert resumed["resumed_images"] == 2 and resumed["n_images"] == 5
+    fresh = evaluate(EvalRequest("bicubic", "set5", 2), DATA, tmp_path / "fresh", progress=False)
+    assert resumed["psnr"] == pytest.approx(fresh["psnr"], abs=1e-12)
+
+
+@needs_data
+def test_nan_output_is_an_error_and_leaves_no_result(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ev, "_forward", lambda model, lr, req: torch.full(
+        (3, lr.shape[-2] * req.scale, lr.shape[-1] * req.scale), float("nan"), dtype=torch.float64))
+    with pytest.raises(ResultError, match="non-finite") as e:
+        evaluate(EvalRequest("bicubic", "set5", 4), DATA, tmp_path, progress=False)
+    assert "\n" not in str(e.value)
+    assert not list(tmp_path.rglob("*.json")) and not list(tmp_path.rglob("*.csv"))
+    assert not list(tmp_path.rglob("*.jsonl"))
+
+
+def _tiny_dataset(root: Path, manifests: Path, size: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    (root / "Tiny" / "HR").mkdir(parents=True)
+    arr = np.random.default_rng(0).integers(0, 256, (size, size, 3), dtype=np.uint8)
+    Image.fromarray(arr).save(root / "Tiny" / "HR" / "a.png")
+    manifests.mkdir()
+    (manifests / "tiny.yaml").write_text("name: Tiny\naliases: [tiny]\nsplit: test\nn_images: 1\n"
+                                         "citation: test\nsources: []\nimages: null\n")
+    monkeypatch.setenv("SRREPRO_MANIFESTS", str(manifests))
+
+
+def test_image_smaller_than_crop_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _tiny_dataset(tmp_path / "data", tmp_path / "manifests", 16, monkeypatch)
+    with pytest.raises(DataError, match=r"too small for x4.*expected both sides >= 19") as e:
+        evaluate(EvalRequest("bicubic", "tiny", 4), tmp_path / "data", tmp_path / "res", progress=False)
+    assert "\n" not in str(e.value)
+    assert not list((tmp_path / "res").rglob("*.*"))
+
+
+def test_network_without_weights_says_what_to_pass(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _tiny_dataset(tmp_path / "data", tmp_path / "manifests", 48, monkeypatch)
+    with pytest.raises(SRReproError, match=r"needs weights: expected --weights PATH or URL.*edsr_x4"):
+        evaluate(EvalRequest("edsr", "tiny", 4), tmp_path / "data", tmp_path / "res", progress=False)

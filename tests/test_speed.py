@@ -1,0 +1,68 @@
+"""Timings of the hot paths (pytest-benchmark; no timed asserts, the numbers are for reading).
+
+Run: ``python -m pytest tests/test_speed.py -q`` (add ``--benchmark-disable`` to run once).
+The two single-image benchmarks time the same work (x4 LR generation + bicubic upscaling of
+one B100 image) with the loop-based numpy reference and with the torch implementation, so
+their ratio is visible in the table.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from bench.data.images import load_image
+from bench.ops.imresize import imresize
+from bench.pipeline import quantize
+from tests.conftest import DATA, needs_data
+from tests.reference import matlab_numpy as ref
+
+pytestmark = [pytest.mark.benchmark, needs_data]
+
+B100_IMAGE = "101085.png"
+
+
+def test_evaluate_bicubic_b100_x4(benchmark, tmp_path):
+    from bench.evaluate import EvalRequest, evaluate
+
+    def run():
+        return evaluate(EvalRequest("bicubic", "b100", 4), data_root=DATA,
+                        results_dir=tmp_path / "results", force=True, progress=False)
+
+    summary = benchmark.pedantic(run, rounds=3, iterations=1)
+    assert summary["n_images"] == 100 and not summary["reused"]
+    # the literature's bicubic row for B100 x4 (MATLAB-style Y): 25.96 dB / 0.668
+    assert 25.5 < summary["psnr"] < 26.5 and 0.6 < summary["ssim"] < 0.75
+
+
+def _hr():
+    px = load_image(DATA / "B100" / "HR" / B100_IMAGE).pixels
+    hr = px.transpose(2, 0, 1).astype(np.float64)
+    h, w = hr.shape[-2:]
+    return hr[:, : h - h % 4, : w - w % 4]
+
+
+def test_lr_and_upscale_one_b100_image_numpy_reference(benchmark):
+    hr = _hr()
+
+    def run():
+        lr = ref.to_uint8_values(ref.imresize(hr, scale=1 / 4))
+        return ref.imresize(lr, scale=4)
+
+    sr = benchmark.pedantic(run, rounds=3, iterations=1)
+    assert sr.shape == hr.shape
+
+
+def test_lr_and_upscale_one_b100_image_torch(benchmark):
+    hr_np = _hr()
+    hr = torch.from_numpy(hr_np)
+
+    def run():
+        lr = quantize(imresize(hr, scale=1 / 4))
+        return imresize(lr, scale=4)
+
+    sr = benchmark(run)
+    assert sr.shape == hr.shape
+    # same work as the numpy benchmark: same result
+    expected = ref.imresize(ref.to_uint8_values(ref.imresize(hr_np, scale=1 / 4)), scale=4)
+    assert np.abs(sr.numpy() - expected).max() <= 1e-9
