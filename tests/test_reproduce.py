@@ -35,8 +35,11 @@ def test_tolerances_most_specific_rule_wins_and_missing_rule_errors() -> None:
     rules = load_tolerances()
     assert tolerance(rules, "any", "bicubic", "set5", 2, "psnr").value == 0.02
     assert tolerance(rules, "any", "bicubic", "set5", 2, "ssim").value == 0.002
-    assert tolerance(rules, "drn2020-table1", "srresnet-bn", "*", 4, "params_m").value == 0.06
-    assert tolerance(rules, "drn2020-table1", "srresnet-bn", "*", 8, "params_m").value == 0.05
+    assert tolerance(rules, "drn2020-table1", "drn-s", "*", 4, "params_m").value == 0.05
+    special = rules + [{"table": "t", "method": "m", "dataset": "*", "scale": "4", "metric": "psnr",
+                        "tolerance": "0.1", "reason": "reviewed exception"}]
+    assert tolerance(special, "t", "m", "set5", 4, "psnr").value == 0.1
+    assert tolerance(special, "t", "m", "set5", 2, "psnr").value == 0.02
     with pytest.raises(SRReproError, match="no tolerance"):
         tolerance(rules, "any", "bicubic", "set5", 2, "lpips")
 
