@@ -40,6 +40,29 @@ def _ranks(rep: "Reproduction") -> dict[tuple[str, str, int, str], str]:
     return out
 
 
+def _explanations(rep: "Reproduction", index: dict[tuple[str, str, int, str], "Cell"]
+                  ) -> dict[tuple[str, str, int, str], str]:
+    """For each drifting cell of a parameter-free row: which protocol comes closest."""
+    spec = rep.spec
+    out = {}
+    for e in rep.sensitivity:
+        for metric, near in e.get("nearest", {}).items():
+            key = (e["label"], e["dataset"], e["scale"], metric)
+            c = index.get(key)
+            if c is None or c.status != "drift":
+                continue
+            digits = 3 if metric == "psnr" else 4
+            best = e["protocols"][near][metric]
+            explained = c.tolerance is not None and abs(best - e["published"][metric]) <= c.tolerance
+            out[key] = (f"{e['label']} {get_manifest(e['dataset']).name} x{e['scale']} "
+                        f"{metric.upper()}: published {c.published_text}; table protocol "
+                        f"{spec.protocol.id} gives {e['protocols'][spec.protocol.id][metric]:.{digits}f}; "
+                        f"nearest is {near} with {best:.{digits}f}"
+                        + (" (within tolerance: consistent with the paper using that protocol for this value)"
+                           if explained else " — no srrepro protocol reproduces it within tolerance"))
+    return out
+
+
 def render_html(rep: "Reproduction") -> str:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(REPORTS_DIR / "templates"),
                              autoescape=True, undefined=jinja2.StrictUndefined)
@@ -54,6 +77,7 @@ def render_html(rep: "Reproduction") -> str:
 
     index: dict[tuple[str, str, int, str], "Cell"] = {
         (c.label, c.dataset, c.scale, c.metric): c for c in rep.cells}
+    explain = _explanations(rep, index)
     rows: list[dict[str, Any]] = []
     last_scale = None
     for scale in spec.scales:
@@ -81,24 +105,14 @@ def render_html(rep: "Reproduction") -> str:
                 if cell["reproduced"] and p and s:
                     cell.update(psnr_rep=_fmt(p.reproduced, 2), ssim_rep=_fmt(s.reproduced, 4),
                                 psnr_delta=_signed(p.delta, 2), ssim_delta=_signed(s.delta, 4),
-                                psnr_status=p.status, ssim_status=s.status)
+                                psnr_status=p.status, ssim_status=s.status,
+                                drift_notes=[note(explain[k]) for k in
+                                             ((row.label, ds, scale, "psnr"),
+                                              (row.label, ds, scale, "ssim")) if k in explain])
                 elif p and p.reason:
                     cell["note"] = note(p.reason)
                 r["cells"].append(cell)
             rows.append(r)
-    for e in rep.sensitivity:
-        for metric, near in e.get("nearest", {}).items():
-            c = index.get((e["label"], e["dataset"], e["scale"], metric))
-            if c is None or (near == spec.protocol.id and c.status == "ok"):
-                continue
-            digits = 3 if metric == "psnr" else 4
-            best = e["protocols"][near][metric]
-            explained = c.tolerance is not None and abs(best - e["published"][metric]) <= c.tolerance
-            note(f"{e['label']} {get_manifest(e['dataset']).name} x{e['scale']} {metric.upper()}: "
-                 f"published {c.published_text}; table protocol {spec.protocol.id} gives "
-                 f"{e['protocols'][spec.protocol.id][metric]:.{digits}f}; nearest is {near} with "
-                 f"{best:.{digits}f}" + ("" if explained else
-                                         " — no srrepro protocol reproduces it within tolerance"))
     ssim_pub_decimals = {v.decimals for v in spec.published if v.metric == "ssim"}
     if ssim_pub_decimals and max(ssim_pub_decimals) <= 3:
         note("published SSIM is printed with 3 decimals, i.e. rounded by up to 0.0005; "
