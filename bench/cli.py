@@ -126,6 +126,23 @@ def cmd_methods(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_complexity(a: argparse.Namespace) -> int:
+    import methods
+    from methods.complexity import complexity_report
+
+    model = methods.create(a.method, scale=a.scale)
+    rep = complexity_report(model, a.scale)
+    if a.format == "json":
+        print(json.dumps({"method": methods.get_card(a.method).name, **rep}, default=list))
+        return 0
+    h, w = rep["lr_size_720p"]
+    print(f"{a.method} x{rep['scale']}: {rep['params']:,} params; "
+          f"{rep['macs_lr256'] / 1e9:.1f} G MACs at LR 256x256; "
+          f"{rep['macs_720p'] / 1e9:.1f} G MACs for a 720p output (LR {w}x{h})")
+    print(f"note: {rep['note']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="srrepro", description="Reproducible single-image "
                                 "super-resolution benchmarks: published vs reproduced numbers.")
@@ -172,6 +189,13 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--verbose", action="store_true", help="also print values within tolerance")
     _common(c, data=False)
     c.set_defaults(func=cmd_check)
+
+    x = sub.add_parser("complexity", help="parameters and multiply-adds of a method at the "
+                                          "two input conventions papers use")
+    x.add_argument("--method", required=True)
+    x.add_argument("--scale", type=int, default=None)
+    x.add_argument("--format", choices=["text", "json"], default="text")
+    x.set_defaults(func=cmd_complexity)
 
     m = sub.add_parser("methods", help="list registered methods")
     m.add_argument("--all", action="store_true", help="include discriminators and operators")

@@ -30,7 +30,7 @@ def test_eval_json_contract(capsys: pytest.CaptureFixture[str]) -> None:
     assert abs(r["psnr"] - 30.39) <= 0.02 and abs(r["ssim"] - 0.8682) <= 0.002
 
 
-@pytest.mark.parametrize("sub", ["datasets", "eval", "reproduce", "check", "methods"])
+@pytest.mark.parametrize("sub", ["datasets", "eval", "reproduce", "check", "methods", "complexity"])
 def test_every_subcommand_has_help(sub: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as e:
         build_parser().parse_args([sub, "--help"])
@@ -101,3 +101,10 @@ def test_weights_url_without_network_leaves_nothing(tmp_path: Path, capsys: pyte
     assert rc == 2 and err.startswith("error: ") and "127.0.0.1" in err and "\n" not in err
     leftovers = [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
     assert leftovers == []
+
+
+def test_complexity_reports_paper_params_and_macs(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["complexity", "--method", "drn-s", "--scale", "4", "--format", "json"]) == 0
+    r = _last_json(capsys.readouterr().out)
+    assert r["params"] == 4_804_065 and r["lr_size_720p"] == [180, 320]
+    assert r["macs_lr256"] > r["macs_720p"] > 0  # 256x256 = 65536 LR pixels > 180x320 = 57600
