@@ -134,3 +134,15 @@ def test_network_without_weights_says_what_to_pass(tmp_path: Path, monkeypatch: 
     _tiny_dataset(tmp_path / "data", tmp_path / "manifests", 48, monkeypatch)
     with pytest.raises(SRReproError, match=r"needs weights: expected --weights PATH or URL.*edsr_x4"):
         evaluate(EvalRequest("edsr", "tiny", 4), tmp_path / "data", tmp_path / "res", progress=False)
+
+
+@needs_data
+def test_self_ensemble_is_labelled_and_stored_separately(tmp_path: Path) -> None:
+    plain = evaluate(EvalRequest("bicubic", "set5", 4), DATA, tmp_path, progress=False)
+    ens = evaluate(EvalRequest("bicubic", "set5", 4, self_ensemble=True), DATA, tmp_path,
+                   progress=False)
+    assert ens["result_dir"].endswith("+x8") and ens["options"]["self_ensemble"] is True
+    assert ens["result_dir"] != plain["result_dir"]
+    # bicubic is not exactly flip-equivariant at the borders (MATLAB's sampling grid is
+    # symmetric, so it nearly is): the ensemble must stay within a hair of the plain value
+    assert abs(ens["psnr"] - plain["psnr"]) < 0.05
