@@ -45,23 +45,31 @@ class EvalRequest:
 
 
 def build_model(req: EvalRequest) -> tuple[nn.Module, str]:
-    """Create the method and load its weights; returns (model, weights tag)."""
+    """Create the method and load its weights; returns (model, weights tag).
+
+    Without ``req.weights``, a network uses its official checkpoint when that file is in
+    the weights cache (``~/.cache/srrepro/weights``); otherwise the error says which file
+    to put where.
+    """
     card = methods.get_card(req.method)
     model = methods.create(card.name, scale=req.scale)
-    if req.weights:
-        from methods.weights import load_weights  # heavy import only when needed
+    source = req.weights
+    if not source and methods.count_params(model) > 0:
+        from bench.reproduce import find_weights
 
-        load_weights(model, req.weights)
-        info = getattr(model, "srrepro_weights", {}) or {}
-        digest = info.get("sha256")
-        tag = digest[:12] if digest else Path(str(req.weights)).stem
-        return model.eval(), tag
-    if methods.count_params(model) > 0:
-        entries = card.weights_for(req.scale)
-        where = "; official: " + ", ".join(e.url or e.filename for e in entries) if entries else ""
-        raise SRReproError(f"method {card.name} x{req.scale} needs weights: expected --weights "
-                           f"PATH or URL, found none{where}")
-    return model.eval(), "none"
+        local, reason = find_weights(card.name, req.scale)
+        if local is None:
+            raise SRReproError(f"method {card.name} x{req.scale} needs weights: expected "
+                               f"--weights PATH or URL, found none; {reason}")
+        source = str(local)
+    if not source:
+        return model.eval(), "none"
+    from methods.weights import load_weights  # heavy import only when needed
+
+    load_weights(model, source)
+    info = getattr(model, "srrepro_weights", {}) or {}
+    digest = info.get("sha256")
+    return model.eval(), digest[:12] if digest else Path(str(source)).stem
 
 
 def _forward(model: nn.Module, lr: torch.Tensor, req: EvalRequest) -> torch.Tensor:

@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 import bench.evaluate as ev
+import methods
 from bench.errors import DataError, ResultError, SRReproError
 from bench.evaluate import EvalRequest, evaluate
 from bench.protocol import get_protocol
@@ -132,8 +133,24 @@ def test_image_smaller_than_crop_is_a_clear_error(tmp_path: Path, monkeypatch: p
 
 def test_network_without_weights_says_what_to_pass(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _tiny_dataset(tmp_path / "data", tmp_path / "manifests", 48, monkeypatch)
-    with pytest.raises(SRReproError, match=r"needs weights: expected --weights PATH or URL.*edsr_x4"):
+    with pytest.raises(SRReproError, match=r"needs weights: expected --weights PATH or URL.*"
+                                           r"put edsr_x4-4f62e9ef.pt in .*weights"):
         evaluate(EvalRequest("edsr", "tiny", 4), tmp_path / "data", tmp_path / "res", progress=False)
+
+
+def test_network_uses_the_cached_official_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file named like the card's weights entry in the cache is picked up (and verified)."""
+    _tiny_dataset(tmp_path / "data", tmp_path / "manifests", 48, monkeypatch)
+    monkeypatch.setenv("SRREPRO_CACHE", str(tmp_path / "cache"))
+    weights = tmp_path / "cache" / "weights"
+    weights.mkdir(parents=True)
+    torch.manual_seed(0)
+    sd = methods.create("edsr-baseline", scale=2, n_resblocks=16, n_feats=64).state_dict()
+    torch.save(sd, weights / "edsr_baseline_x2-1bc95232.pt")
+    # random weights under the official name: the sha256 prefix check must refuse them
+    with pytest.raises(SRReproError, match="expected a sha256 starting with 1bc95232"):
+        evaluate(EvalRequest("edsr-baseline", "tiny", 2), tmp_path / "data", tmp_path / "res",
+                 progress=False)
 
 
 @needs_data
@@ -146,3 +163,14 @@ def test_self_ensemble_is_labelled_and_stored_separately(tmp_path: Path) -> None
     # bicubic is not exactly flip-equivariant at the borders (MATLAB's sampling grid is
     # symmetric, so it nearly is): the ensemble must stay within a hair of the plain value
     assert abs(ens["psnr"] - plain["psnr"]) < 0.05
+
+
+def test_cached_checkpoint_without_published_digest_is_used(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    _tiny_dataset(tmp_path / "data", tmp_path / "manifests", 48, monkeypatch)
+    monkeypatch.setenv("SRREPRO_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "cache" / "weights").mkdir(parents=True)
+    torch.manual_seed(0)
+    torch.save(methods.create("drn-s", scale=4).state_dict(), tmp_path / "cache" / "weights" / "DRNS4x.pt")
+    r = evaluate(EvalRequest("drn-s", "tiny", 4), tmp_path / "data", tmp_path / "res", progress=False)
+    assert r["weights"] != "none" and r["n_images"] == 1 and np.isfinite(r["psnr"])
