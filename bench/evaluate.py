@@ -19,6 +19,7 @@ from bench.data.images import load_image
 from bench.errors import ResultError, SRReproError
 from bench.paths import results_root
 from bench.pipeline import measure, prepare, quantize, to_tensor
+from bench.progress import quiet as _quiet
 from bench.protocol import Protocol, get_protocol
 from bench.results import EvalKey, ResultFolder, environment
 
@@ -135,7 +136,7 @@ def evaluate(req: EvalRequest, data_root: Path | None = None, results_dir: Path 
     workers = 2 if card.exact_float64 else 1
     try:
         with ThreadPoolExecutor(max_workers=workers) as pool, \
-                tqdm(total=len(paths), initial=len(finished), disable=not progress, leave=False,
+                tqdm(total=len(paths), initial=len(finished), disable=_quiet(progress), leave=False,
                      desc=f"{card.name} {manifest.name} x{req.scale}") as bar:
             for row in pool.map(process, todo):
                 folder.append(row)

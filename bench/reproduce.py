@@ -11,7 +11,6 @@ from typing import Any
 import torch
 
 import methods
-from methods.weights import weights_dir
 from bench.data.atomic import atomic_write_text
 from bench.data.datasets import get_manifest, hr_dir, image_paths
 from bench.errors import SRReproError
@@ -19,6 +18,7 @@ from bench.evaluate import EvalRequest, evaluate
 from bench.paths import results_root
 from bench.protocol import PROTOCOLS
 from bench.published import TableSpec, load_table, load_tolerances, tolerance
+from methods.weights import weights_dir
 
 
 @dataclass

@@ -23,9 +23,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from bench.paths import cache_root
 from bench.data.download import download_file, sha256_file
 from bench.errors import DownloadError, SRReproError
+from bench.paths import cache_root
 from methods.registry import MethodCard, WeightsEntry
 
 

@@ -22,3 +22,6 @@ def _isolated_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     monkeypatch.setenv("SRREPRO_CACHE", str(base / "cache"))
     monkeypatch.delenv("SRREPRO_DATA", raising=False)
     monkeypatch.delenv("SRREPRO_MANIFESTS", raising=False)
+
+
+pytest_plugins = ["tests.httpserver"]  # the http_server fixture (127.0.0.1 only)

@@ -20,7 +20,7 @@ from bench.data.archive import extract_prefix
 from bench.data.atomic import atomic_replace_dir, atomic_write_bytes, atomic_write_text
 from bench.errors import DataError
 from tests.conftest import DATA, ROOT, needs_data
-from tests.httpserver import http_server  # noqa: F401  (fixture)
+
 
 EDSR_URL = "https://cv.snu.ac.kr/research/EDSR/benchmark.tar"
 SET5 = ["baby.png", "bird.png", "butterfly.png", "head.png", "woman.png"]

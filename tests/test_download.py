@@ -10,7 +10,7 @@ import pytest
 
 from bench.data.download import download_file, sha256_file
 from bench.errors import DownloadError
-from tests.httpserver import http_server  # noqa: F401  (fixture)
+
 
 pytestmark = pytest.mark.network
 

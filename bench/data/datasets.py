@@ -22,6 +22,7 @@ from bench.data.download import download_file
 from bench.data.images import IMAGE_SUFFIXES, HRImage, crop24_digest, load_image
 from bench.errors import DataError, DownloadError
 from bench.paths import PROJECT_ROOT, cache_root
+from bench.progress import quiet as _quiet
 
 
 @dataclass(frozen=True)
@@ -182,7 +183,7 @@ def verify_dataset(name: str, root: Path | None = None, progress: bool = True) -
     """Decode and verify every image of dataset ``name``; return the number checked."""
     m = get_manifest(name)
     paths = image_paths(m, root)
-    for p in tqdm(paths, desc=f"verify {m.name}", disable=not progress, leave=False):
+    for p in tqdm(paths, desc=f"verify {m.name}", disable=_quiet(progress), leave=False):
         verify_image(m, load_image(p), p)
     return len(paths)
 
@@ -241,7 +242,7 @@ def _check_staged(m: DatasetManifest, staging: Path, progress: bool) -> None:
     if missing:
         raise DataError(f"{m.name}: the archive lacks {len(missing)} manifest files "
                         f"(e.g. {missing[0]}); use another mirror")
-    for p in tqdm(files, desc=f"verify {m.name}", disable=not progress, leave=False):
+    for p in tqdm(files, desc=f"verify {m.name}", disable=_quiet(progress), leave=False):
         if m.entry(p.name) is None:
             p.unlink()  # not part of the benchmark (e.g. thumbs.db)
             continue

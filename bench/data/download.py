@@ -17,6 +17,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from bench.errors import DownloadError
+from bench.progress import quiet as _quiet
 
 CHUNK = 1 << 20
 
@@ -44,7 +45,7 @@ def _transfer(url: str, part: Path, timeout: float, progress: bool) -> None:
         mode = "ab" if have else "wb"
         got = have
         with open(part, mode) as f, tqdm(total=expected, initial=have, unit="B", unit_scale=True,
-                                         desc=Path(url).name or url, disable=not progress,
+                                         desc=Path(url).name or url, disable=_quiet(progress),
                                          leave=False) as bar:
             while True:
                 try:
