@@ -27,3 +27,7 @@ class ProtocolError(SRReproError):
 
 class ResultError(SRReproError):
     """A result is invalid (e.g. NaN output) or a stored result cannot be read."""
+
+
+class CheckpointError(SRReproError):
+    """A checkpoint is missing, unreadable, unsafe to unpickle or does not fit the model."""

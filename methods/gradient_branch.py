@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from bench.errors import SRReproError
+from bench.errors import CheckpointError, SRReproError
 from methods.registry import MethodCard, WeightsEntry, register
 
 # The fixed central-difference kernels of SPSR's Get_gradient / Get_gradient_nopadding.
@@ -46,10 +46,6 @@ _TAPS = (5, 10, 15, 20)
 
 class ConfigError(SRReproError):
     """An architecture argument the official code does not support."""
-
-
-class CheckpointError(SRReproError):
-    """A checkpoint whose tensors contradict the architecture's fixed or tied tensors."""
 
 
 # --------------------------------------------------------------------------------------

@@ -26,14 +26,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from bench.errors import SRReproError
+from bench.errors import CheckpointError, SRReproError
 from methods.registry import MethodCard, WeightsEntry, register
 
 __all__ = ["RRDB", "CheckpointLayoutError", "RRDBNet", "ResidualDenseBlock", "remap_rrdbnet"]
 
 
-class CheckpointLayoutError(SRReproError):
-    """A checkpoint object that cannot be a RRDBNet state_dict."""
+CheckpointLayoutError = CheckpointError  # kept for callers of the family's own name
 
 
 # How far each scale's input is pixel-unshuffled so that the trunk + two x2 upsamplings

@@ -24,13 +24,11 @@ import torch
 from torch import nn
 
 from bench.data.download import download_file, sha256_file
-from bench.errors import DownloadError, SRReproError
+from bench.errors import CheckpointError, DownloadError
 from bench.paths import cache_root
 from methods.registry import MethodCard, WeightsEntry
 
-
-class WeightsError(SRReproError):
-    """A checkpoint is missing, unreadable, unsafe to unpickle or does not fit the model."""
+WeightsError = CheckpointError  # the one checkpoint error type of the project
 
 
 # BasicSR stores the EMA generator under ``params_ema`` and the raw one under ``params``;
