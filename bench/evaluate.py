@@ -56,7 +56,7 @@ def build_model(req: EvalRequest) -> tuple[nn.Module, str]:
     model = methods.create(card.name, scale=req.scale)
     source = req.weights
     if not source and methods.count_params(model) > 0:
-        from bench.reproduce import find_weights
+        from methods.weights import find_weights
 
         local, reason = find_weights(card.name, req.scale)
         if local is None:

@@ -18,7 +18,7 @@ from bench.evaluate import EvalRequest, evaluate
 from bench.paths import results_root
 from bench.protocol import PROTOCOLS
 from bench.published import TableSpec, load_table, load_tolerances, tolerance
-from methods.weights import weights_dir
+from methods.weights import find_weights
 
 
 @dataclass
@@ -50,21 +50,6 @@ class Reproduction:
     cells: list[Cell]
     sensitivity: list[dict[str, Any]] = field(default_factory=list)
     missing_datasets: list[str] = field(default_factory=list)
-
-
-def find_weights(method: str, scale: int, folder: Path | None = None) -> tuple[Path | None, str]:
-    """A local official checkpoint for (method, scale), or None with the reason."""
-    card = methods.get_card(method)
-    entries = card.weights_for(scale)
-    folder = folder or weights_dir()
-    for e in entries:
-        if (folder / e.filename).exists():
-            return folder / e.filename, ""
-    if not entries:
-        return None, f"no official {card.name} x{scale} weights are known"
-    e = entries[0]
-    src = e.url or (e.note.split(";")[0] if e.note else "see the card")
-    return None, f"weights not available: put {e.filename} in {folder} (official: {src})"
 
 
 def param_count(method: str, scale: int) -> int:

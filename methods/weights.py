@@ -26,7 +26,7 @@ from torch import nn
 from bench.data.download import download_file, sha256_file
 from bench.errors import CheckpointError, DownloadError
 from bench.paths import cache_root
-from methods.registry import MethodCard, WeightsEntry
+from methods.registry import MethodCard, WeightsEntry, get_card
 
 WeightsError = CheckpointError  # the one checkpoint error type of the project
 
@@ -109,6 +109,22 @@ def _download(url: str, cache_dir: str | os.PathLike[str] | None, sha256: str | 
                             f"retry, or use another mirror")
     os.replace(staging, dest)
     return dest
+
+
+def find_weights(method: str, scale: int, folder: Path | None = None) -> tuple[Path | None, str]:
+    """The official checkpoint of (method, scale) if its file is in ``folder`` (default the
+    weights cache), else None with a one-line reason saying which file to put where."""
+    card = get_card(method)
+    entries = card.weights_for(scale)
+    folder = folder or weights_dir()
+    for e in entries:
+        if (folder / e.filename).exists():
+            return folder / e.filename, ""
+    if not entries:
+        return None, f"no official {card.name} x{scale} weights are known"
+    e = entries[0]
+    src = e.url or (e.note.split(";")[0] if e.note else "see the card")
+    return None, f"weights not available: put {e.filename} in {folder} (official: {src})"
 
 
 def _how_to_get(card: MethodCard | None, scale: int | None,
