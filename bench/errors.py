@@ -1,24 +1,18 @@
-"""One exception type for every user-facing failure.
+"""Error types of the harness; the base type and the zoo's own kinds live in ``methods.errors``.
 
-Messages are one line: what was expected, what was found, how to fix it. The CLI prints
-``error: <message>`` and exits with status 2 instead of a traceback.
+Every user-facing failure is an :class:`SRReproError` with a one-line message (what was
+expected, what was found, how to fix it); the CLI prints ``error: <message>`` and exits 2.
 """
 from __future__ import annotations
 
+from methods.errors import CheckpointError, DownloadError, SRReproError
 
-class SRReproError(Exception):
-    """A user-facing error whose message is a single actionable line."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(" ".join(message.split()))
+__all__ = ["CheckpointError", "DataError", "DownloadError", "ProtocolError", "ResultError",
+           "SRReproError"]
 
 
 class DataError(SRReproError):
     """A dataset, manifest or image is missing, corrupt or of an unsupported kind."""
-
-
-class DownloadError(SRReproError):
-    """A transfer failed, was truncated or does not match its checksum."""
 
 
 class ProtocolError(SRReproError):
@@ -27,7 +21,3 @@ class ProtocolError(SRReproError):
 
 class ResultError(SRReproError):
     """A result is invalid (e.g. NaN output) or a stored result cannot be read."""
-
-
-class CheckpointError(SRReproError):
-    """A checkpoint is missing, unreadable, unsafe to unpickle or does not fit the model."""

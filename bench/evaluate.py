@@ -19,7 +19,7 @@ from bench.data.images import load_image
 from bench.errors import ResultError, SRReproError
 from bench.paths import results_root
 from bench.pipeline import measure, prepare, quantize, to_tensor
-from bench.progress import quiet as _quiet
+from methods.progress import quiet as _quiet
 from bench.protocol import Protocol, get_protocol
 from bench.results import EvalKey, ResultFolder, environment
 

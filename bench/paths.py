@@ -13,9 +13,3 @@ def results_root(override: str | os.PathLike | None = None) -> Path:
     if override:
         return Path(override)
     return Path(os.environ.get("SRREPRO_RESULTS", "results"))
-
-
-def cache_root() -> Path:
-    """``$SRREPRO_CACHE`` or ``~/.cache/srrepro`` (downloads, datasets, weights)."""
-    env = os.environ.get("SRREPRO_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "srrepro"

@@ -12,7 +12,7 @@ from bench.errors import DataError
 from bench.metrics.psnr import psnr
 from bench.metrics.ssim import ssim
 from bench.ops.color import rgb_to_luma, rgb_to_y
-from bench.ops.imresize import imresize
+from methods.imresize import imresize
 from bench.protocol import Protocol
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from bench.ops.imresize import imresize
+from methods.imresize import imresize
 from methods.registry import MethodCard, register
 
 

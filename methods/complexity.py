@@ -19,7 +19,7 @@ from torch import nn
 from torch.func import functional_call
 from torch.utils.flop_counter import FlopCounterMode
 
-from bench.errors import SRReproError
+from methods.errors import SRReproError
 from methods.registry import count_params
 
 LR_SIZE = 256                # convention 1: an LR input of 256×256

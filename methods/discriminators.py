@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils import spectral_norm
 
-from bench.errors import SRReproError
+from methods.errors import SRReproError
 from methods.registry import MethodCard, WeightsEntry, register
 
 __all__ = [
@@ -519,7 +519,7 @@ UNET_SN_CARD = register(MethodCard(
     kind="discriminator",
 ))
 
-GRADUNET_CARD = register(MethodCard(
+UNET_GRADUNET_DISC_CARD = register(MethodCard(
     name="unet-discriminator-gradunet",
     family="discriminators",
     paper="papers/004: gradient-branch generator with U-Net discriminator and LPIPS loss "

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from bench.errors import SRReproError
+from methods.errors import SRReproError
 from methods.registry import MethodCard, WeightsEntry, register
 
 PAPER = ("Guo et al., 'Closed-loop Matters: Dual Regression Networks for Single Image "

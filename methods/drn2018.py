@@ -48,7 +48,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from bench.errors import SRReproError
+from methods.errors import SRReproError
 from methods.registry import MethodCard, count_params, register
 
 PAPER = ("Guo et al., 'Dual Reconstruction Nets for Image Super-Resolution with Gradient "

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from bench.errors import SRReproError
+from methods.errors import SRReproError
 from methods.registry import MethodCard, WeightsEntry, register
 
 # DIV2K training-set RGB mean used by EDSR-PyTorch's MeanShift (fractions of rgb_range).

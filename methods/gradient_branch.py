@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from bench.errors import CheckpointError, SRReproError
+from methods.errors import CheckpointError, SRReproError
 from methods.registry import MethodCard, WeightsEntry, register
 
 # The fixed central-difference kernels of SPSR's Get_gradient / Get_gradient_nopadding.
@@ -430,7 +430,7 @@ _SPSR_README_METRICS = {
     "urban100/ssim": 0.9481,
 }
 
-GRADUNET_CARD = register(MethodCard(
+GRADUNET_GAN_CARD = register(MethodCard(
     name="gradunet-gan",
     family="gradient_branch",
     paper="Untitled in the source text (../shared/papers/004_aa6343f75e0e3087.txt): "

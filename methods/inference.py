@@ -12,7 +12,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from bench.errors import SRReproError
+from methods.errors import SRReproError
 
 Forward = Callable[[Tensor], Tensor]
 

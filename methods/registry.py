@@ -12,7 +12,7 @@ from typing import Any, Callable, Mapping
 
 from torch import nn
 
-from bench.errors import SRReproError
+from methods.errors import SRReproError
 
 
 class UnknownMethodError(SRReproError):

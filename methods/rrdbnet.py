@@ -26,13 +26,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from bench.errors import CheckpointError, SRReproError
+from methods.errors import CheckpointError, SRReproError
 from methods.registry import MethodCard, WeightsEntry, register
 
-__all__ = ["RRDB", "CheckpointLayoutError", "RRDBNet", "ResidualDenseBlock", "remap_rrdbnet"]
+__all__ = ["RRDB", "RRDBNet", "ResidualDenseBlock", "remap_rrdbnet"]
 
 
-CheckpointLayoutError = CheckpointError  # kept for callers of the family's own name
 
 
 # How far each scale's input is pixel-unshuffled so that the trunk + two x2 upsamplings
@@ -196,7 +195,7 @@ def remap_rrdbnet(obj: Any) -> dict[str, Any]:
     ``load_state_dict`` names them.
     """
     if not isinstance(obj, Mapping):
-        raise CheckpointLayoutError(
+        raise CheckpointError(
             f"expected a RRDBNet state_dict (a mapping of parameter names to tensors), found "
             f"{type(obj).__name__}; pass the checkpoint's state_dict (unwrap 'params'/'params_ema')")
     keys = list(obj)

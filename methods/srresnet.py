@@ -24,7 +24,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from bench.errors import SRReproError
+from methods.errors import SRReproError
 from methods.registry import MethodCard, WeightsEntry, register
 
 

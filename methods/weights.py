@@ -23,12 +23,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from bench.data.download import download_file, sha256_file
-from bench.errors import CheckpointError, DownloadError
-from bench.paths import cache_root
+from methods.download import download_file, sha256_file
+from methods.errors import CheckpointError, DownloadError
+from methods.download import cache_root
 from methods.registry import MethodCard, WeightsEntry, get_card
 
-WeightsError = CheckpointError  # the one checkpoint error type of the project
 
 
 # BasicSR stores the EMA generator under ``params_ema`` and the raw one under ``params``;
@@ -45,7 +44,7 @@ def weights_dir(cache_dir: str | os.PathLike[str] | None = None) -> Path:
 def _url_filename(url: str) -> str:
     name = Path(urllib.parse.unquote(urllib.parse.urlparse(url).path)).name
     if not name:
-        raise WeightsError(f"expected a URL ending in a file name, found {url!r}; "
+        raise CheckpointError(f"expected a URL ending in a file name, found {url!r}; "
                            f"download the file by hand and pass its path")
     return name
 
@@ -78,10 +77,10 @@ def _expected(entry: WeightsEntry | None, sha256: str | None) -> tuple[str | Non
 def _verify(path: Path, digest: str, sha256: str | None, sha256_prefix: str | None,
             what: str) -> None:
     if sha256 is not None and digest != sha256.lower():
-        raise WeightsError(f"checksum mismatch for {what}: expected sha256 {sha256.lower()}, "
+        raise CheckpointError(f"checksum mismatch for {what}: expected sha256 {sha256.lower()}, "
                            f"found {digest} in {path}; re-download it or pass the right file")
     if sha256_prefix is not None and not digest.startswith(sha256_prefix.lower()):
-        raise WeightsError(f"checksum mismatch for {what}: expected a sha256 starting with "
+        raise CheckpointError(f"checksum mismatch for {what}: expected a sha256 starting with "
                            f"{sha256_prefix.lower()}, found {digest} in {path}; re-download it "
                            f"or pass the right file")
 
@@ -147,18 +146,18 @@ def _read_file(path: Path) -> Any:
     except pickle.UnpicklingError as e:
         m = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(e))
         if m:
-            raise WeightsError(
+            raise CheckpointError(
                 f"expected a checkpoint holding only tensors and plain containers, found one "
                 f"that needs pickle beyond weights_only (it references {m.group(1)}) in {path}; "
                 f"srrepro never unpickles arbitrary objects: re-save just the state_dict from a "
                 f"trusted environment") from None
-        raise WeightsError(f"expected a torch checkpoint, found a file that cannot be read "
+        raise CheckpointError(f"expected a torch checkpoint, found a file that cannot be read "
                            f"with weights_only=True: {path}; check that it is a .pt/.pth "
                            f"state_dict and not corrupt") from None
     # torch.load on a damaged file raises many kinds (IndexError, KeyError, ...)
     except Exception as e:  # noqa: BLE001
         msg = (str(e).split(".")[0] or type(e).__name__)[:200]
-        raise WeightsError(f"expected a readable torch checkpoint at {path}, found an "
+        raise CheckpointError(f"expected a readable torch checkpoint at {path}, found an "
                            f"unreadable file ({msg}); re-download it, it may be truncated "
                            f"or corrupt") from None
 
@@ -198,7 +197,7 @@ def unwrap_checkpoint(obj: Any, key: str = "params_ema") -> tuple[Any, str | Non
         keys = list(map(str, top)) if isinstance(top, Mapping) else []
         found = ", ".join(keys[:_SHOW]) + (f" (+{len(keys) - _SHOW} more)"
                                            if len(keys) > _SHOW else "")
-        raise WeightsError(f"expected key {key!r} in the checkpoint, found top-level keys "
+        raise CheckpointError(f"expected key {key!r} in the checkpoint, found top-level keys "
                            f"[{found}]; pass key= one of those, or leave the default")
     if isinstance(obj, Mapping) and obj and all(isinstance(k, str) and k.startswith("module.")
                                                 for k in obj):
@@ -234,7 +233,7 @@ def _check_keys(model: nn.Module, sd: Mapping[str, Any], label: str,
         if subs:
             hint = (f"fix: the checkpoint holds sub-dicts {', '.join(subs[:_SHOW])}; "
                     f"pick one with key=")
-        raise WeightsError("; ".join(parts + [hint]))
+        raise CheckpointError("; ".join(parts + [hint]))
     return missing, unexpected
 
 
@@ -281,7 +280,7 @@ def load_weights(model: nn.Module, source: Any, *, card: MethodCard | None = Non
                 if path.parent == Path(".") and cached.is_file():
                     path = cached  # a bare file name found in the weights cache
                 else:
-                    raise WeightsError(f"expected a checkpoint file at {path}, found none; "
+                    raise CheckpointError(f"expected a checkpoint file at {path}, found none; "
                                        f"{_how_to_get(card, scale, cache_dir)}")
             entry = entry or _entry_for(card, filename=path.name)
         digest = sha256_file(path)  # recorded with the results; also checks a local file
@@ -292,14 +291,14 @@ def load_weights(model: nn.Module, source: Any, *, card: MethodCard | None = Non
         loaded = source
         source_str = f"<in-memory {type(source).__name__}>"
     else:
-        raise WeightsError(f"expected a path, URL, WeightsEntry, mapping or list as weights "
+        raise CheckpointError(f"expected a path, URL, WeightsEntry, mapping or list as weights "
                            f"source, found {type(source).__name__}; pass one of those")
 
     obj, used = unwrap_checkpoint(loaded, key=key)
     if card is not None and card.remap is not None:
         obj = card.remap(obj)
     if not isinstance(obj, Mapping):
-        raise WeightsError(f"expected a state_dict (mapping of tensors) for {label}, found "
+        raise CheckpointError(f"expected a state_dict (mapping of tensors) for {label}, found "
                            f"{type(obj).__name__} after unwrapping; pass the right checkpoint "
                            f"or a card whose remap handles this layout")
     missing, unexpected = _check_keys(model, obj, label, strict)
@@ -307,7 +306,7 @@ def load_weights(model: nn.Module, source: Any, *, card: MethodCard | None = Non
         model.load_state_dict(obj, strict=strict)
     except RuntimeError as e:  # anything torch still rejects after our own check
         first = str(e).strip().splitlines()
-        raise WeightsError(f"expected a state_dict that fits {label}, found: "
+        raise CheckpointError(f"expected a state_dict that fits {label}, found: "
                            f"{' '.join(first[:3])}; pass the checkpoint for this config") from None
     if missing or unexpected:
         warnings.warn(f"load_weights(strict=False) into {label}: missing {missing[:_SHOW]}, "

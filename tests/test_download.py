@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from bench.data.download import download_file, sha256_file
+from methods.download import download_file, sha256_file
 from bench.errors import DownloadError
 
 

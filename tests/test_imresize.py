@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from bench.ops.imresize import contributions, cubic, imresize, resize_matrix
+from methods.imresize import contributions, cubic, imresize, resize_matrix
 from tests.reference import matlab_numpy as ref
 
 SCALES = [1 / 2, 1 / 3, 1 / 4, 1 / 8, 2, 3, 4, 8]

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from bench.data.images import load_image
-from bench.ops.imresize import imresize
+from methods.imresize import imresize
 from bench.pipeline import quantize
 from tests.conftest import DATA, needs_data
 from tests.reference import matlab_numpy as ref

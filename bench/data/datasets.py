@@ -18,11 +18,12 @@ from tqdm import tqdm
 
 from bench.data.archive import extract_prefix
 from bench.data.atomic import atomic_replace_dir
-from bench.data.download import download_file
+from methods.download import download_file
 from bench.data.images import IMAGE_SUFFIXES, HRImage, crop24_digest, load_image
 from bench.errors import DataError, DownloadError
-from bench.paths import PROJECT_ROOT, cache_root
-from bench.progress import quiet as _quiet
+from bench.paths import PROJECT_ROOT
+from methods.download import cache_root
+from methods.progress import quiet as _quiet
 
 
 @dataclass(frozen=True)

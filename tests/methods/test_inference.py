@@ -9,7 +9,7 @@ from torch import nn
 
 import methods
 from bench.errors import SRReproError
-from bench.ops.imresize import imresize
+from methods.imresize import imresize
 from methods.inference import _autocast, run_model, self_ensemble_x8, tiled_forward
 
 

@@ -16,10 +16,16 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from bench.errors import DownloadError
-from bench.progress import quiet as _quiet
+from methods.errors import DownloadError
+from methods.progress import quiet as _quiet
 
 CHUNK = 1 << 20
+
+
+def cache_root() -> Path:
+    """``$SRREPRO_CACHE`` or ``~/.cache/srrepro`` (downloads, datasets, weights)."""
+    env = os.environ.get("SRREPRO_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "srrepro"
 
 
 def sha256_file(path: Path) -> str:
