@@ -18,6 +18,7 @@ from PIL import Image
 from bench.data import datasets as ds
 from bench.data.archive import extract_prefix
 from bench.data.atomic import atomic_replace_dir, atomic_write_bytes, atomic_write_text
+from bench.data.images import load_image
 from bench.errors import DataError
 from tests.conftest import DATA, ROOT, needs_data
 
@@ -75,7 +76,8 @@ def test_all_manifests_load():
             assert len(set(files)) == len(files)
             for e in m.images:
                 assert HEX64.fullmatch(e.pixel_sha256), (m.name, e.file)
-                assert HEX64.fullmatch(e.pixel_sha256_crop24), (m.name, e.file)
+                assert sorted(e.modcrop_sha256) == ["x2", "x3", "x4", "x8"], (m.name, e.file)
+                assert all(HEX64.fullmatch(d) for d in e.modcrop_sha256.values()), e.file
                 assert e.mode in ("RGB", "L") and re.fullmatch(r"\d+x\d+", e.size)
 
 
@@ -134,7 +136,7 @@ def test_invalid_yaml_is_dataerror(tmp_path, monkeypatch):
 @pytest.mark.parametrize("name", ["Set5", "Set14", "B100"])
 def test_manifest_digests_match_shared_tsv(name):
     """The manifest's digests are the shared data's (pixel_sha256, mode, size), and the
-    crop24 digests match an independent numpy computation on the real images."""
+    per-scale mod-crop digests match an independent numpy computation on the real images."""
     m = ds.get_manifest(name)
     tsv = _read_tsv(DATA / name / "MANIFEST.tsv")
     assert sorted(tsv) == sorted(e.file for e in m.images)
@@ -147,7 +149,9 @@ def test_manifest_digests_match_shared_tsv(name):
         h, w = arr.shape[:2]
         assert f"{w}x{h}" == e.size
         assert _np_digest(arr) == e.pixel_sha256
-        assert _np_digest(arr[: h // 24 * 24, : w // 24 * 24]) == e.pixel_sha256_crop24, e.file
+        for scale in (2, 3, 4, 8):
+            crop = arr[: h // scale * scale, : w // scale * scale]
+            assert _np_digest(crop) == e.modcrop_sha256[f"x{scale}"], (e.file, scale)
 
 
 @needs_data
@@ -216,9 +220,9 @@ def test_same_pixels_other_container_verifies(tmp_path):
 
 @needs_data
 @pytest.mark.shared
-def test_crop24_accepts_extra_row_and_column(tmp_path):
+def test_modcrop_digests_accept_extra_row_and_column(tmp_path):
     hr = _copy_set("Set5", tmp_path)
-    bird = _decoded(hr / "bird.png")  # 288x288, a multiple of 24
+    bird = _decoded(hr / "bird.png")  # 288x288, a multiple of 2, 3, 4 and 8
     big = np.zeros((289, 289, 3), np.uint8)
     big[:288, :288] = bird
     big[288, :] = 77
@@ -234,13 +238,59 @@ def test_crop24_accepts_extra_row_and_column(tmp_path):
 
 @needs_data
 @pytest.mark.shared
-def test_crop24_accepts_missing_last_row_of_gray_image(tmp_path):
-    """Set14 bridge.png is mode L (512x512 -> crop 504x504); a copy lacking its last row verifies."""
+def test_scored_rows_are_verified_at_every_scale(tmp_path):
+    """Regression (issue 6): rows 504-511 of baby.png are scored at x2, x4 and x8 (512 rows)
+    but lay outside the old x24 crop (504 rows): overwriting them passed verification and
+    moved Set5 x4 by -0.051 dB. Each scale's digest now covers exactly its scored pixels."""
+    hr = _copy_set("Set5", tmp_path)
+    baby = _decoded(hr / "baby.png").copy()  # 512x512
+    baby[504:512] = 0
+    Image.fromarray(baby).save(hr / "baby.png")
+    m = ds.get_manifest("set5")
+    image = load_image(hr / "baby.png")
+    for scale in (2, 4, 8):
+        with pytest.raises(DataError, match=rf"baby.png.*x{scale} mod-crop"):
+            ds.verify_image(m, image, hr / "baby.png", scale)
+    # x3 scores 510 rows: rows 510-511 are outside it, rows 504-509 inside: caught too
+    with pytest.raises(DataError, match="x3 mod-crop"):
+        ds.verify_image(m, image, hr / "baby.png", 3)
+    with pytest.raises(DataError, match="baby.png"):
+        ds.verify_dataset("Set5", tmp_path, progress=False)
+
+
+@needs_data
+@pytest.mark.shared
+def test_missing_last_row_verifies_only_where_it_is_not_scored(tmp_path):
+    """Set14 bridge.png is mode L, 512x512. A copy lacking its last row has the same x3
+    mod-crop (510 rows) but not the same x2/x4/x8 ones (512 rows)."""
     hr = _copy_set("Set14", tmp_path)
     arr = _decoded(hr / "bridge.png")
     assert arr.ndim == 2
     Image.fromarray(arr[:-1]).save(hr / "bridge.png")
-    assert ds.verify_dataset("Set14", tmp_path, progress=False) == 14
+    m = ds.get_manifest("set14")
+    image = load_image(hr / "bridge.png")
+    assert ds.verify_image(m, image, hr / "bridge.png", 3) == m.entry("bridge.png").modcrop_sha256["x3"]
+    for scale in (2, 4, 8):
+        with pytest.raises(DataError, match=f"x{scale} mod-crop"):
+            ds.verify_image(m, image, hr / "bridge.png", scale)
+
+
+@needs_data
+@pytest.mark.shared
+def test_bmp_copy_of_a_png_dataset_is_accepted(tmp_path):
+    """Digests are of decoded pixels, so a BMP copy is the same data (README's claim)."""
+    hr = _copy_set("Set5", tmp_path)
+    Image.fromarray(_decoded(hr / "bird.png")).save(hr / "bird.bmp")
+    (hr / "bird.png").unlink()
+    m = ds.get_manifest("set5")
+    paths = ds.image_paths(m, tmp_path)
+    assert [p.name for p in paths][1] == "bird.bmp"
+    assert m.canonical_name("bird.bmp") == "bird.png"
+    assert ds.verify_dataset("Set5", tmp_path, progress=False) == 5
+    # both copies present: the exact name is the image, the other copy is an extra file
+    Image.fromarray(_decoded(hr / "bird.bmp")).save(hr / "bird.png")
+    with pytest.raises(DataError, match="unexpected bird.bmp"):
+        ds.image_paths(m, tmp_path)
 
 
 def test_manga109_absent_says_how_to_obtain(tmp_path):

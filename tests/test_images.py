@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench.data.images import HRImage, crop24_digest, load_image, pixel_digest
+from bench.data.images import HRImage, load_image, modcrop_digest, pixel_digest
 from bench.errors import DataError
 from tests.conftest import DATA, needs_data
 
@@ -229,14 +229,17 @@ def test_pixel_digest_helpers():
     big = np.arange(50 * 50, dtype=np.uint8).reshape(50, 50)
     view = big[::2, 1::3]
     assert pixel_digest(view) == hashlib.sha256(view.copy().tobytes()).hexdigest()
-    # crop24: 50x50 -> 48x48, extra rows/cols beyond the crop do not matter
-    assert crop24_digest(big) == hashlib.sha256(big[:48, :48].copy().tobytes()).hexdigest()
+    # mod-crop per scale: 50x50 -> 48x48 at x4 and x8, 48x48 at x3, the whole image at x2
+    assert modcrop_digest(big, 4) == hashlib.sha256(big[:48, :48].copy().tobytes()).hexdigest()
+    assert modcrop_digest(big, 3) == modcrop_digest(big, 8) == modcrop_digest(big, 4)
+    assert modcrop_digest(big, 2) == pixel_digest(big)
     big2 = big.copy()
     big2[49, :] = 0
     big2[:, 48] = 7
-    assert crop24_digest(big2) == crop24_digest(big)
+    assert modcrop_digest(big2, 4) == modcrop_digest(big, 4)  # outside the x4 crop
+    assert modcrop_digest(big2, 2) != modcrop_digest(big, 2)  # inside the x2 crop
     big2[47, 47] ^= 1
-    assert crop24_digest(big2) != crop24_digest(big)
+    assert modcrop_digest(big2, 4) != modcrop_digest(big, 4)
 
 
 @needs_data

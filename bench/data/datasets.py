@@ -19,18 +19,25 @@ from tqdm import tqdm
 from bench.data.archive import extract_prefix
 from bench.data.atomic import atomic_replace_dir
 from methods.download import download_file
-from bench.data.images import IMAGE_SUFFIXES, HRImage, crop24_digest, load_image
+from bench.data.images import IMAGE_SUFFIXES, HRImage, load_image, modcrop_digest
 from bench.errors import DataError, DownloadError
 from bench.paths import PROJECT_ROOT
 from methods.download import cache_root
 from methods.progress import quiet as _quiet
 
 
+# Scales whose mod-crops every manifest digests (each evaluation verifies its own scale)
+VERIFIED_SCALES = (2, 3, 4, 8)
+
+
 @dataclass(frozen=True)
 class ImageEntry:
+    """One manifest image: ``pixel_sha256`` digests the whole decoded array, ``modcrop_sha256``
+    maps ``"x2"``... to the digest of the array mod-cropped to that scale (the scored pixels)."""
+
     file: str
     pixel_sha256: str | None = None
-    pixel_sha256_crop24: str | None = None
+    modcrop_sha256: dict[str, str] | None = None
     mode: str | None = None
     size: str | None = None
     note: str = ""
@@ -58,9 +65,18 @@ class DatasetManifest:
     path: Path | None = None
 
     def entry(self, file: str) -> ImageEntry | None:
+        """The entry of ``file``; a copy in another accepted container (``baby.bmp`` for
+        ``baby.png``) maps to the same entry, since digests are of decoded pixels."""
         if self.images is None:
             return None
-        return next((e for e in self.images if e.file == file), None)
+        stem = Path(file).stem
+        exact = next((e for e in self.images if e.file == file), None)
+        return exact or next((e for e in self.images if Path(e.file).stem == stem), None)
+
+    def canonical_name(self, file: str) -> str:
+        """The manifest's file name for ``file`` (rows are keyed by it), else ``file``."""
+        e = self.entry(file)
+        return e.file if e is not None else file
 
     @property
     def has_digests(self) -> bool:
@@ -152,41 +168,69 @@ def image_paths(manifest: DatasetManifest, root: Path | None = None) -> list[Pat
             raise DataError(f"dataset {manifest.name} in {folder}: expected {manifest.n_images} "
                             f"images, found {len(found)}; {_how_to_get(manifest, root)}")
         return found
-    by_name = {p.name: p for p in found}
-    missing = [e.file for e in manifest.images if e.file not in by_name]
-    extra = sorted(set(by_name) - {e.file for e in manifest.images})
+    by_stem: dict[str, list[Path]] = {}
+    for p in found:
+        by_stem.setdefault(p.stem, []).append(p)
+    picked, missing = [], []
+    for e in manifest.images:
+        cands = by_stem.get(Path(e.file).stem, [])
+        exact = [p for p in cands if p.name == e.file]
+        if exact or len(cands) == 1:
+            picked.append((exact or cands)[0])
+        else:
+            missing.append(e.file if not cands else f"{e.file} (ambiguous: "
+                           f"{', '.join(p.name for p in cands)})")
+    extra = sorted({p.name for p in found} - {p.name for p in picked})
     if missing or extra:
         what = (f"missing {', '.join(missing[:3])}" if missing else "") + \
                ("; " if missing and extra else "") + \
                (f"unexpected {', '.join(extra[:3])}" if extra else "")
         raise DataError(f"dataset {manifest.name} in {folder}: expected the {manifest.n_images} "
-                        f"files of its manifest, found {len(found)} ({what}); "
+                        f"files of its manifest (PNG or BMP), found {len(found)} ({what}); "
                         f"{_how_to_get(manifest, root)}")
-    return [by_name[e.file] for e in manifest.images]
+    return picked
 
 
-def verify_image(manifest: DatasetManifest, image: HRImage, path: Path) -> None:
-    """Check ``image`` against its manifest digest; raise naming the file on a mismatch."""
+def verify_image(manifest: DatasetManifest, image: HRImage, path: Path,
+                 scale: int | None = None) -> str | None:
+    """Check ``image`` against its manifest; raise naming the file on a mismatch.
+
+    An identical decoded array passes. Otherwise the pixels an evaluation at ``scale``
+    scores (the HR mod-crop) must match that scale's digest; with ``scale=None`` every
+    scale's mod-crop must match. So mirrors that differ only outside the scored pixels pass,
+    and any change inside them fails. Returns the manifest's digest of the pixels scored at
+    ``scale`` (None without a scale or when the manifest has no digests).
+    """
     entry = manifest.entry(image.name)
     if entry is None or entry.pixel_sha256 is None:
-        return
+        return None
+    crops = entry.modcrop_sha256 or {}
+    verified = crops.get(f"x{scale}") if scale is not None else None
     if image.pixel_sha256 == entry.pixel_sha256:
-        return
-    if entry.pixel_sha256_crop24 and crop24_digest(image.pixels if image.mode != "L" else
-                                                   image.pixels[..., 0]) == entry.pixel_sha256_crop24:
-        return  # differs only outside the x24 mod-crop (e.g. an extra last row): same content
+        return verified
+    scales = [scale] if scale is not None else list(VERIFIED_SCALES)
+    bad = [s for s in scales if crops.get(f"x{s}") != modcrop_digest(image.scored, s)]
+    if not bad:
+        return verified
+    where = (f"in the x{bad[0]} mod-crop (the pixels scored at x{bad[0]})" if crops
+             else "and the manifest has no per-scale digests")
     raise DataError(f"pixel digest mismatch for {path}: expected {entry.pixel_sha256[:16]}..., "
-                    f"found {image.pixel_sha256[:16]}...; this is not the {manifest.name} image "
-                    f"the papers used; re-fetch the dataset or replace the file")
+                    f"found {image.pixel_sha256[:16]}... differing {where}; this is not the "
+                    f"{manifest.name} image the papers used; re-fetch the dataset or replace the file")
 
 
 def verify_dataset(name: str, root: Path | None = None, progress: bool = True) -> int:
-    """Decode and verify every image of dataset ``name``; return the number checked."""
+    """Decode and verify every image of dataset ``name`` at every scale; return the count."""
     m = get_manifest(name)
     paths = image_paths(m, root)
     for p in tqdm(paths, desc=f"verify {m.name}", disable=_quiet(progress), leave=False):
         verify_image(m, load_image(p), p)
     return len(paths)
+
+
+def present_datasets(root: Path | None = None) -> list[DatasetManifest]:
+    """Manifests whose HR folder exists under ``root``."""
+    return [m for m in list_datasets() if hr_dir(m, root).is_dir()]
 
 
 def fetch_dataset(name: str, root: Path | None = None, progress: bool = True,
@@ -238,8 +282,8 @@ def _check_staged(m: DatasetManifest, staging: Path, progress: bool) -> None:
         for p in files:
             load_image(p)  # decodable
         return
-    names = {p.name for p in files}
-    missing = [e.file for e in m.images if e.file not in names]
+    stems = {p.stem for p in files}
+    missing = [e.file for e in m.images if Path(e.file).stem not in stems]
     if missing:
         raise DataError(f"{m.name}: the archive lacks {len(missing)} manifest files "
                         f"(e.g. {missing[0]}); use another mirror")

@@ -36,15 +36,25 @@ class HRImage:
     def is_gray(self) -> bool:
         return self.pixels.shape[2] == 1
 
+    @property
+    def scored(self) -> np.ndarray:
+        """The pixels as evaluated: H×W for grayscale, H×W×3 for colour."""
+        return self.pixels[..., 0] if self.is_gray else self.pixels
+
 
 def pixel_digest(arr: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(arr).tobytes()).hexdigest()
 
 
-def crop24_digest(arr: np.ndarray) -> str:
-    """Digest of the image mod-cropped to a multiple of 24 (all of x2, x3, x4, x8)."""
+def modcrop_digest(arr: np.ndarray, scale: int) -> str:
+    """Digest of ``arr`` (H×W or H×W×C as decoded) mod-cropped to a multiple of ``scale``.
+
+    These are exactly the HR pixels an evaluation at ``scale`` uses (for LR generation and
+    scoring), so a manifest that records one digest per scale verifies what is scored, and
+    a mirror differing only outside that crop (an extra or missing last row) still verifies.
+    """
     h, w = arr.shape[:2]
-    return pixel_digest(arr[:h - h % 24, :w - w % 24])
+    return pixel_digest(arr[:h - h % scale, :w - w % scale])
 
 
 def _fix(path: Path) -> str:
