@@ -46,6 +46,12 @@ def _transfer(url: str, part: Path, timeout: float, progress: bool) -> None:
         status = getattr(resp, "status", 200)
         if have and status != 206:  # server ignored the range: start over
             have = 0
+        elif have and _range_start(resp.headers.get("Content-Range")) != have:
+            # a 206 for other bytes than asked (or without saying which): appending them
+            # would corrupt the file; start over with the whole body on the next attempt
+            part.unlink(missing_ok=True)
+            raise _Truncated(f"server answered the resume request at byte {have} with "
+                             f"Content-Range {resp.headers.get('Content-Range')!r}")
         length = resp.headers.get("Content-Length")
         expected = have + int(length) if length is not None else None
         mode = "ab" if have else "wb"
@@ -69,6 +75,16 @@ def _transfer(url: str, part: Path, timeout: float, progress: bool) -> None:
 
 class _Truncated(Exception):
     pass
+
+
+def _range_start(header: str | None) -> int | None:
+    """First byte of a ``Content-Range: bytes START-END/TOTAL`` header, else None."""
+    if not header or not header.startswith("bytes "):
+        return None
+    try:
+        return int(header[6:].split("-", 1)[0])
+    except ValueError:
+        return None
 
 
 def download_file(url: str, dest: Path, sha256: str | None = None, *, retries: int = 3,

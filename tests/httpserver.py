@@ -7,6 +7,8 @@ Serves in-memory files with ``Range`` support (206) and per-path failure modes:
   body, then closes the connection.
 - ``"corrupt"``: the same length, different bytes.
 - ``"404"`` / ``"500"``: that status.
+- ``"badrange"``: answers a Range request with 206 but the bytes (and Content-Range) of a
+  different offset, as a misbehaving proxy or mirror can.
 
 A mode can be limited to the first ``times`` requests of a path (then ``"normal"``), so a
 transfer can fail once and succeed on the retry. Every request is recorded
@@ -118,6 +120,8 @@ def _handler(server: FileServer) -> type[BaseHTTPRequestHandler]:
                     self.end_headers()
                     return
                 status = 206
+            if mode == "badrange" and status == 206:
+                start = max(start - 7, 0)  # serve other bytes than those asked for
             body = data[start:end + 1]
             self._record(status)
             self.send_response(status)

@@ -109,6 +109,18 @@ def test_partial_file_from_earlier_run_is_resumed(http_server, tmp_path):
     assert [h.range for h in http_server.hits("/f.bin")] == ["bytes=1000-"]
 
 
+def test_resume_answered_with_other_bytes_starts_over(http_server, tmp_path):
+    """A 206 whose Content-Range does not start where we asked must not be appended:
+    without the check the file would be silently corrupt (caught here only by sha256)."""
+    url = http_server.add("/f.bin", DATA, mode="badrange", times=1)
+    dest = tmp_path / "f.bin"
+    dest.with_name("f.bin.part").write_bytes(DATA[:1000])
+    _dl(url, dest, None)  # no checksum: only the Content-Range check can protect the file
+    assert dest.read_bytes() == DATA
+    hits = http_server.hits("/f.bin")
+    assert [h.range for h in hits] == ["bytes=1000-", None] and hits[1].status == 200
+
+
 def test_stale_partial_longer_than_file_starts_over(http_server, tmp_path):
     url = http_server.add("/f.bin", DATA)
     dest = tmp_path / "f.bin"
