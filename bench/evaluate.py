@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -19,9 +20,13 @@ from bench.data.images import load_image
 from bench.errors import ResultError, SRReproError
 from bench.paths import results_root
 from bench.pipeline import measure, prepare, quantize, to_tensor
-from methods.progress import quiet as _quiet
+from bench import protocol as _protocol
 from bench.protocol import Protocol, get_protocol
-from bench.results import EvalKey, ResultFolder, environment
+from bench.results import EvalKey, InferenceOptions, ResultFolder, environment
+from methods.inference import DEFAULT_OVERLAP, amp_dtype, resolve_device, run_model
+from methods.progress import quiet as _quiet
+
+METRICS = ("psnr", "ssim")
 
 
 @dataclass(frozen=True)
@@ -35,18 +40,22 @@ class EvalRequest:
     weights: str | None = None
     self_ensemble: bool = False
     tile: int | None = None
-    tile_overlap: int = 16
+    tile_overlap: int = DEFAULT_OVERLAP
     device: str = "cpu"
     amp: bool = False
 
-    @property
-    def options(self) -> str:
-        opts = "+x8" if self.self_ensemble else ""
-        return opts + ("+amp" if self.amp else "")
+
+@dataclass(frozen=True)
+class Loaded:
+    """A built model and what identifies its weights."""
+
+    model: nn.Module
+    weights_sha256: str  # "none" for parameter-free methods
+    weights_label: str  # short tag for people: digest prefix or file stem
 
 
-def build_model(req: EvalRequest) -> tuple[nn.Module, str]:
-    """Create the method and load its weights; returns (model, weights tag).
+def build_model(req: EvalRequest) -> Loaded:
+    """Create the method and load its weights.
 
     Without ``req.weights``, a network uses its official checkpoint when that file is in
     the weights cache (``~/.cache/srrepro/weights``); otherwise the error says which file
@@ -56,118 +65,160 @@ def build_model(req: EvalRequest) -> tuple[nn.Module, str]:
     model = methods.create(card.name, scale=req.scale)
     source = req.weights
     if not source and methods.count_params(model) > 0:
-        from methods.weights import find_weights
-
-        local, reason = find_weights(card.name, req.scale)
+        local, reason = methods.find_weights(card.name, req.scale)
         if local is None:
             raise SRReproError(f"method {card.name} x{req.scale} needs weights: expected "
                                f"--weights PATH or URL, found none; {reason}")
         source = str(local)
     if not source:
-        return model.eval(), "none"
-    from methods.weights import load_weights  # heavy import only when needed
+        return Loaded(model.eval(), "none", "none")
+    methods.load_weights(model, source)
+    digest = (getattr(model, "srrepro_weights", {}) or {}).get("sha256")
+    if not digest:  # load_weights always hashes files; only in-memory sources lack one
+        raise ResultError(f"weights of {card.name} from {source!r} have no file digest: "
+                          f"expected a checkpoint file or URL so results can be keyed by it")
+    return Loaded(model.eval(), digest, digest[:12])
 
-    load_weights(model, source)
-    info = getattr(model, "srrepro_weights", {}) or {}
-    digest = info.get("sha256")
-    return model.eval(), digest[:12] if digest else Path(str(source)).stem
+
+def _forward(model: nn.Module, lr: torch.Tensor, req: EvalRequest, device: torch.device,
+             exact: bool) -> torch.Tensor:
+    """LR 3×h×w in [0,255] → SR 3×H×W in [0,255] (float64, not yet quantized).
+
+    Networks see RGB in [0,1]. Parameter-free MATLAB-exact methods (bicubic) run in float64
+    on the 0-255 values themselves, as MATLAB resizes uint8 images: dividing by 255 first
+    moves exact .5 ties across the rounding boundary.
+    """
+    x = lr if exact else (lr / 255.0).float()
+    y = run_model(model, x[None], device=device, amp=req.amp and not exact,
+                  self_ensemble=req.self_ensemble, tile=req.tile, overlap=req.tile_overlap,
+                  scale=req.scale)
+    y = y[0].to(torch.float64)
+    return y if exact else y * 255.0
 
 
-def _forward(model: nn.Module, lr: torch.Tensor, req: EvalRequest) -> torch.Tensor:
-    """LR 3×h×w in [0,255] → SR 3×H×W in [0,255] (float64, not yet quantized)."""
-    card = getattr(model, "srrepro_card", None)
-    x = (lr / 255.0)[None]
-    if card is not None and card.exact_float64 and not (req.self_ensemble or req.tile or req.amp):
-        with torch.inference_mode():
-            y = model(x)
+def data_fingerprint(manifest: DatasetManifest, paths: list[Path], scale: int) -> str:
+    """What the rows are verified against: the manifest's digests of the pixels scored at
+    ``scale`` when it has them; otherwise (unverifiable sets) the files' names, sizes and
+    modification times, so a changed folder is never mistaken for the stored one."""
+    if manifest.images is not None and all(e.modcrop_sha256 for e in manifest.images):
+        parts = [f"{e.file}:{e.modcrop_sha256[f'x{scale}']}" for e in manifest.images]
+        kind = "manifest"
     else:
-        from methods.inference import run_model
+        parts = [f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in paths]
+        kind = "files"
+    return f"{kind}:" + hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
-        y = run_model(model, x.float(), device=req.device, amp=req.amp,
-                      self_ensemble=req.self_ensemble, tile=req.tile, overlap=req.tile_overlap)
-    return y[0].to(torch.float64) * 255.0
+
+def _stderr(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
 
 
 def evaluate(req: EvalRequest, data_root: Path | None = None, results_dir: Path | None = None,
-             force: bool = False, progress: bool = True) -> dict[str, Any]:
-    """Evaluate ``req``; reuse a finished result unless ``force``; resume an interrupted one.
+             force: bool = False, progress: bool = True, wait: bool = True) -> dict[str, Any]:
+    """Evaluate ``req``; reuse a finished result with an equal key unless ``force``; resume
+    an interrupted one. ``wait``: when another process is writing the same result, wait for
+    it (default) or raise :class:`~bench.results.StoreLocked`.
 
-    Returns the summary dict (also written to ``summary.json``).
+    Returns the summary dict (as stored in ``summary.json``) plus ``reused`` and ``result_dir``.
     """
     card = methods.get_card(req.method)  # unknown names fail before any data is touched
-    manifest: DatasetManifest = get_manifest(req.dataset)
+    manifest = get_manifest(req.dataset)
+    exact = card.exact_float64
+    # parameter-free MATLAB-exact methods always run in float64 on the CPU; networks where asked
+    device = resolve_device(req.device)
+    run_device = torch.device("cpu") if exact else device
     paths = image_paths(manifest, data_root)
-    model, wtag = build_model(req)
-    key = EvalKey(card.name, wtag, manifest.name, req.scale, req.protocol, req.options)
+    loaded = build_model(req)
+    options = InferenceOptions(
+        self_ensemble=req.self_ensemble, tile=req.tile,
+        tile_overlap=req.tile_overlap if req.tile is not None else None,
+        device_type=run_device.type,
+        amp_dtype=str(amp_dtype(run_device)).removeprefix("torch.") if req.amp and not exact else None)
+    key = EvalKey(card.name, loaded.weights_sha256, manifest.name, req.scale, req.protocol,
+                  options, METRICS, data_fingerprint(manifest, paths, req.scale),
+                  core_version=_protocol.NUMERIC_CORE_VERSION)
     folder = ResultFolder(key, results_root(results_dir))
-    if not force:
-        done = folder.summary()
-        if done is not None:
-            return {**done, "reused": True}
-    rows = folder.start(resume=not force)
-    finished = {r["image"] for r in rows}
-    todo = [p for p in paths if p.name not in finished]
-    t0 = time.perf_counter()
+    if not force and (done := folder.summary()) is not None:
+        return {**done, "reused": True, "result_dir": str(folder.path)}
+    with folder.locked(wait=wait, notify=_stderr if progress else None):
+        if not force and (done := folder.summary()) is not None:
+            return {**done, "reused": True, "result_dir": str(folder.path)}  # finished meanwhile
+        names = [manifest.canonical_name(p.name) for p in paths]
+        expected = {n: _scored_digest(manifest, n, req.scale) for n in names}
+        rows = [] if force else folder.resume_rows(expected)
+        folder.start(rows)
+        finished = {r["image"] for r in rows}
+        todo = [(n, p) for n, p in zip(names, paths) if n not in finished]
+        t0 = time.perf_counter()
 
-    def process(path: Path) -> dict[str, Any]:
-        t = time.perf_counter()
-        image = load_image(path)
-        verify_image(manifest, image, path)
-        hr, lr = prepare(to_tensor(image.pixels), req.scale, req.protocol, str(path))
-        lr3 = lr.expand(3, -1, -1) if image.is_gray else lr
-        sr = _forward(model, lr3, req)
-        expected = (3, hr.shape[-2], hr.shape[-1])
-        if tuple(sr.shape) != expected:
-            raise ResultError(f"method {card.name} returned shape {tuple(sr.shape)} for "
-                              f"{path.name}: expected {expected}")
-        if not torch.isfinite(sr.sum()):  # one reduction instead of an elementwise mask
-            raise ResultError(f"method {card.name} produced non-finite values (NaN/inf) on "
-                              f"{path.name}: expected finite output; check the weights "
-                              f"({wtag}) and the input range [0,1]")
-        if req.protocol.sr_quantize:
-            sr = quantize(sr)
-        p, s = measure(sr, hr, req.scale, req.protocol)
-        return {"image": path.name, "psnr": p, "ssim": s, "height": hr.shape[-2],
-                "width": hr.shape[-1], "gray": image.is_gray,
-                "pixel_sha256": image.pixel_sha256, "seconds": time.perf_counter() - t}
+        def process(item: tuple[str, Path]) -> dict[str, Any]:
+            name, path = item
+            t = time.perf_counter()
+            image = load_image(path)
+            scored = verify_image(manifest, image, path, req.scale)
+            hr, lr = prepare(to_tensor(image.pixels), req.scale, req.protocol, str(path))
+            lr3 = lr.expand(3, -1, -1) if image.is_gray else lr
+            sr = _forward(loaded.model, lr3, req, run_device, exact)
+            expected_shape = (3, hr.shape[-2], hr.shape[-1])
+            if tuple(sr.shape) != expected_shape:
+                raise ResultError(f"method {card.name} returned shape {tuple(sr.shape)} for "
+                                  f"{path.name}: expected {expected_shape}")
+            if not torch.isfinite(sr.sum()):  # one reduction instead of an elementwise mask
+                raise ResultError(f"method {card.name} produced non-finite values (NaN/inf) on "
+                                  f"{path.name}: expected finite output; check the weights "
+                                  f"({loaded.weights_label}) and the input range [0,1]")
+            if req.protocol.sr_quantize:
+                sr = quantize(sr)
+            p, s = measure(sr, hr, req.scale, req.protocol)
+            return {"image": name, "psnr": p, "ssim": s, "height": hr.shape[-2],
+                    "width": hr.shape[-1], "gray": image.is_gray,
+                    "pixel_sha256": image.pixel_sha256, "scored_sha256": scored,
+                    "seconds": time.perf_counter() - t}
 
-    # Cheap per-image work (parameter-free methods) runs on two threads: decoding, hashing
-    # and torch ops release the GIL. Networks use torch's own intra-op threads instead.
-    workers = 2 if card.exact_float64 else 1
-    try:
-        with ThreadPoolExecutor(max_workers=workers) as pool, \
-                tqdm(total=len(paths), initial=len(finished), disable=_quiet(progress), leave=False,
-                     desc=f"{card.name} {manifest.name} x{req.scale}") as bar:
-            for row in pool.map(process, todo):
-                folder.append(row)
-                rows.append(row)
-                bar.update(1)
-    except SRReproError:
-        folder.discard()  # bad input or output: a rerun would fail the same way
-        raise
-    order = {p.name: i for i, p in enumerate(paths)}
-    rows.sort(key=lambda r: order[r["image"]])
-    summary = _summary(req, card.name, wtag, manifest, rows, time.perf_counter() - t0,
-                       resumed=len(finished))
-    folder.finish(rows, summary)
+        # Cheap per-image work (parameter-free methods) runs on two threads: decoding, hashing
+        # and torch ops release the GIL. Networks use torch's own intra-op threads instead.
+        workers = 2 if exact else 1
+        try:
+            with ThreadPoolExecutor(max_workers=workers) as pool, \
+                    tqdm(total=len(paths), initial=len(finished), disable=_quiet(progress),
+                         leave=False, desc=f"{card.name} {manifest.name} x{req.scale}") as bar:
+                for row in pool.map(process, todo):
+                    folder.append(row)
+                    rows.append(row)
+                    bar.update(1)
+        except SRReproError:
+            folder.discard_partial()  # bad input or output: a rerun would fail the same way
+            raise
+        order = {n: i for i, n in enumerate(names)}
+        rows.sort(key=lambda r: order[r["image"]])
+        summary = _summary(key, req, loaded, rows, time.perf_counter() - t0, len(finished),
+                           run_device)
+        folder.publish(rows, names, summary)
     return {**summary, "reused": False, "result_dir": str(folder.path)}
 
 
-def _summary(req: EvalRequest, method: str, wtag: str, manifest: DatasetManifest,
-             rows: list[dict[str, Any]], seconds: float, resumed: int) -> dict[str, Any]:
-    psnrs = [r["psnr"] for r in rows]
-    data_digest = hashlib.sha256("".join(r["pixel_sha256"] for r in rows).encode()).hexdigest()
+def _scored_digest(manifest: DatasetManifest, name: str, scale: int) -> str | None:
+    entry = manifest.entry(name)
+    return (entry.modcrop_sha256 or {}).get(f"x{scale}") if entry is not None else None
+
+
+def _summary(key: EvalKey, req: EvalRequest, loaded: Loaded, rows: list[dict[str, Any]],
+             seconds: float, resumed: int, device: torch.device) -> dict[str, Any]:
+    means = {}
+    for m in key.metrics:
+        vals = [r[m] for r in rows]
+        means[m] = math.inf if any(math.isinf(v) for v in vals) else sum(vals) / len(vals)
     return {
-        "method": method, "weights": wtag, "weights_source": req.weights,
-        "dataset": manifest.name, "scale": req.scale, "protocol": req.protocol.id,
-        "protocol_fingerprint": req.protocol.fingerprint,
-        "protocol_choices": req.protocol.choices(), "n_images": len(rows),
-        "psnr": sum(psnrs) / len(psnrs) if not any(math.isinf(v) for v in psnrs) else math.inf,
-        "ssim": sum(r["ssim"] for r in rows) / len(rows),
-        "seconds": seconds, "resumed_images": resumed,
+        "key": key.to_dict(), "method": key.method, "weights": loaded.weights_label,
+        "weights_sha256": loaded.weights_sha256, "weights_source": req.weights,
+        "dataset": key.dataset, "scale": key.scale, "protocol": key.protocol.id,
+        "protocol_fingerprint": key.protocol.fingerprint,
+        "protocol_choices": key.protocol.choices(), "n_images": len(rows), **means,
+        "rows": rows, "seconds": seconds, "resumed_images": resumed,
         "options": {"self_ensemble": req.self_ensemble, "tile": req.tile,
-                    "tile_overlap": req.tile_overlap if req.tile else None,
-                    "device": req.device, "amp": req.amp},
-        "data_digest": data_digest, "environment": environment(req.device),
+                    "tile_overlap": key.options.tile_overlap, "device": str(device),
+                    "amp": key.options.amp_dtype},
+        "core_version": key.core_version, "data_verified": key.data.startswith("manifest:"),
+        "environment": environment(str(device)),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }

@@ -16,17 +16,25 @@ from typing import Any
 
 from bench.errors import ProtocolError
 
+# Version of the numeric core: every code path a stored number passes through (methods/
+# imresize.py, bench/ops/color.py, bench/metrics/, bench/pipeline.py, the evaluation loop's
+# forward in bench/evaluate.py). Results made by another version are never reused. Bump it
+# when any number can change; tests/test_core_version.py fails when those files change, to
+# make that decision explicit.
+NUMERIC_CORE_VERSION = 2  # 2: bicubic resizes in the 0-255 domain (MATLAB ties)
+
 
 @dataclass(frozen=True)
 class SSIMSpec:
-    """Wang et al. 2004 SSIM as SR papers compute it (MATLAB ``ssim_index``)."""
+    """Wang et al. 2004 SSIM as SR papers compute it (MATLAB ``ssim_index``): a
+    ``window``×``window`` Gaussian (σ = ``sigma``) with valid filtering (only windows fully
+    inside the cropped image), constants C1 = (K1·255)², C2 = (K2·255)², and the mean of the
+    SSIM map (over channels too when there are several)."""
 
     window: int = 11
     sigma: float = 1.5
     k1: float = 0.01
     k2: float = 0.03
-    filtering: str = "valid"  # no padding: only windows fully inside the image
-    reduce: str = "mean"      # mean of the SSIM map (over channels when more than one)
 
 
 @dataclass(frozen=True)
@@ -76,6 +84,11 @@ class Protocol:
             if getattr(self, key) not in values:
                 raise ProtocolError(f"protocol {self.name}: {key} must be one of {sorted(values)}, "
                                     f"found {getattr(self, key)!r}")
+        s = self.ssim
+        if not (isinstance(s.window, int) and s.window >= 3 and s.window % 2 == 1
+                and s.sigma > 0 and s.k1 > 0 and s.k2 > 0):
+            raise ProtocolError(f"protocol {self.name}: ssim must have an odd window >= 3 and "
+                                f"positive sigma, k1, k2, found {s}")
         if not (self.border == "scale" or isinstance(self.border, int) and self.border >= 0):
             raise ProtocolError(f"protocol {self.name}: border must be 'scale' or an int >= 0, "
                                 f"found {self.border!r}")
@@ -125,11 +138,12 @@ _register(Protocol(
                 "row of the DRN papers (Set14 x4 26.10)"))
 _register(Protocol(
     name="float-y", version=1, y_rounding="float",
-    description="Y kept in float (BasicSR calculate_psnr/ssim with test_y_channel); grayscale on "
-                "gray values; SSIM about 0.0005 higher than matlab-y"))
+    description="Y kept in float, grayscale images evaluated on their gray values (MATLAB-style "
+                "scripts that compute Y in double); SSIM about 0.0005 higher than matlab-y"))
 _register(Protocol(
     name="float-y-gray3", version=1, y_rounding="float", grayscale="gray3",
-    description="Y in float and grayscale replicated to RGB: the in-code evaluation of "
+    description="Y in float and grayscale replicated to RGB: BasicSR calculate_psnr/ssim with "
+                "test_y_channel (it loads every image as colour) and the in-code evaluation of "
                 "EDSR-PyTorch and DRN (utility.calc_psnr)"))
 _register(Protocol(
     name="rgb", version=1, channel="rgb",

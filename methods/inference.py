@@ -116,8 +116,40 @@ def _autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContext
     if not enabled:
         return contextlib.nullcontext()
     # float16 is the GPU's fast type; CPU autocast only supports bfloat16 well.
-    dtype = torch.bfloat16 if device.type == "cpu" else torch.float16
-    return torch.autocast(device_type=device.type, dtype=dtype)
+    return torch.autocast(device_type=device.type, dtype=amp_dtype(device))
+
+
+def resolve_device(name: str | torch.device) -> torch.device:
+    """``name`` as a torch device that exists on this machine, else a one-line error.
+
+    Accepts ``cpu``, ``cuda``, ``cuda:N``, ``mps``; refuses a device that is not there rather
+    than letting a run fall back silently (or crash half-way).
+    """
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise SRReproError(f"unknown device {str(name)!r}: expected cpu, cuda, cuda:N or mps; "
+                           f"pass one of those") from None
+    if dev.type == "cuda":
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if n == 0:
+            raise SRReproError(f"device {name} requested, found no CUDA device on this machine; "
+                               f"use --device cpu")
+        if dev.index is not None and dev.index >= n:
+            raise SRReproError(f"device {name} requested, found {n} CUDA device(s) "
+                               f"(cuda:0..cuda:{n - 1}); pick one of those")
+    elif dev.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise SRReproError(f"device {name} requested, found no MPS (Apple GPU) backend; "
+                               f"use --device cpu")
+    elif dev.type != "cpu":
+        raise SRReproError(f"device {name} is not supported: expected cpu, cuda, cuda:N or mps")
+    return dev
+
+
+def amp_dtype(device: torch.device) -> torch.dtype:
+    """The autocast dtype srrepro uses on ``device``: float16 on GPUs, bfloat16 on CPU."""
+    return torch.bfloat16 if device.type == "cpu" else torch.float16
 
 
 def run_model(model: nn.Module, lr: Tensor, *, device: torch.device | str = "cpu",
@@ -130,8 +162,9 @@ def run_model(model: nn.Module, lr: Tensor, *, device: torch.device | str = "cpu
     float16 on CUDA and bfloat16 on CPU. ``self_ensemble`` averages the x8 dihedral
     ensemble. ``tile`` runs tiles of that many LR pixels with ``overlap`` context; the LR
     image then stays on the CPU and only one tile at a time goes to ``device``. Methods
-    whose card sets ``exact_float64`` run in float64 without autocast (their output is
-    still returned as float32). ``scale`` defaults to ``model.srrepro_scale``.
+    whose card sets ``exact_float64`` run and return float64 without autocast (so a
+    MATLAB-exact method keeps its precision up to the caller's rounding); every other
+    method returns float32. ``scale`` defaults to ``model.srrepro_scale``.
     """
     if not isinstance(lr, Tensor) or lr.dim() not in (3, 4) or not lr.is_floating_point():
         found = (f"{lr.dtype} tensor of shape {tuple(lr.shape)}" if isinstance(lr, Tensor)
@@ -160,8 +193,9 @@ def run_model(model: nn.Module, lr: Tensor, *, device: torch.device | str = "cpu
                 sr = forward(x.to(dev))
     finally:
         model.train(was_training)
-    sr = sr.float().cpu()
+    sr = sr.to(torch.float64 if exact64 else torch.float32).cpu()
     return sr.squeeze(0) if squeeze else sr
 
 
-__all__ = ["DEFAULT_OVERLAP", "DEFAULT_TILE", "run_model", "self_ensemble_x8", "tiled_forward"]
+__all__ = ["DEFAULT_OVERLAP", "DEFAULT_TILE", "amp_dtype", "resolve_device", "run_model",
+           "self_ensemble_x8", "tiled_forward"]

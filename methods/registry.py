@@ -61,7 +61,9 @@ class MethodCard:
     weights: tuple[WeightsEntry, ...] = ()
     kind: str = "generator"  # or "discriminator", "operator"
     trainable: bool = True
-    exact_float64: bool = False  # run in float64 (parameter-free methods that mimic MATLAB)
+    # parameter-free linear method that mimics MATLAB: run in float64 on 0-255 values, as
+    # MATLAB resizes uint8 images (dividing by 255 first changes the rounding of exact .5 ties)
+    exact_float64: bool = False
 
     def weights_for(self, scale: int) -> tuple[WeightsEntry, ...]:
         return tuple(w for w in self.weights if w.scale == scale)

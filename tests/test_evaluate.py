@@ -15,7 +15,6 @@ import methods
 from bench.errors import DataError, ResultError, SRReproError
 from bench.evaluate import EvalRequest, evaluate
 from bench.protocol import get_protocol
-from bench.results import EvalKey, ResultFolder
 from tests.conftest import DATA, needs_data
 
 # Bicubic (PSNR dB / SSIM on Y) as printed by many SR papers (shared/datasets/README.md)
@@ -23,6 +22,18 @@ LITERATURE = {
     ("set5", 2): (33.66, 0.9299), ("set5", 3): (30.39, 0.8682), ("set5", 4): (28.42, 0.8104),
     ("set14", 2): (30.24, 0.8688), ("set14", 3): (27.55, 0.7742), ("set14", 4): (26.00, 0.7027),
     ("b100", 2): (29.56, 0.8431), ("b100", 3): (27.21, 0.7385), ("b100", 4): (25.96, 0.6675),
+}
+
+
+# Regression goldens: what this implementation measured (numeric core v2, matlab-y@1).
+# The literature tolerance (±0.02 dB) alone would let a systematic shift of 0.005 dB pass;
+# these catch any change above 1e-4 dB / 2e-6 SSIM (rounded to 5 / 6 decimals).
+GOLDEN = {
+    ("set5", 2): (33.64857, 0.929454), ("set5", 3): (30.38631, 0.867879),
+    ("set5", 4): (28.41889, 0.810249), ("set14", 2): (30.22387, 0.868491),
+    ("set14", 3): (27.53337, 0.773835), ("set14", 4): (25.99329, 0.702400),
+    ("b100", 2): (29.55250, 0.842812), ("b100", 3): (27.20369, 0.738312),
+    ("b100", 4): (25.95788, 0.667374),
 }
 
 
@@ -34,6 +45,9 @@ def test_bicubic_default_protocol_matches_the_literature(dataset: str, scale: in
     assert abs(r["psnr"] - psnr) <= 0.02, (r["psnr"], psnr)
     assert abs(r["ssim"] - ssim) <= 0.002, (r["ssim"], ssim)
     assert r["protocol"] == "matlab-y@1"
+    golden_psnr, golden_ssim = GOLDEN[(dataset, scale)]
+    assert r["psnr"] == pytest.approx(golden_psnr, abs=1e-4), "regression golden (PSNR) moved"
+    assert r["ssim"] == pytest.approx(golden_ssim, abs=2e-6), "regression golden (SSIM) moved"
 
 
 @needs_data
@@ -80,21 +94,26 @@ def test_result_store_records_protocol_and_environment_and_reuses(tmp_path: Path
     assert not forced["reused"] and forced["psnr"] == summary["psnr"]
 
 
+def _partial(root: Path) -> Path:
+    found = list(Path(root).rglob("rows.partial.jsonl"))
+    assert len(found) == 1, found
+    return found[0]
+
+
 @needs_data
 def test_interrupted_run_resumes_from_finished_images(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     real = ev._forward
 
-    def flaky(model, lr, req):  # type: ignore[no-untyped-def]
+    def flaky(model, lr, req, device, exact):  # type: ignore[no-untyped-def]
         if lr.shape[-1] == 128:  # butterfly.png (256x256), the 3rd image: interrupt there
             raise KeyboardInterrupt
-        return real(model, lr, req)
+        return real(model, lr, req, device, exact)
 
     monkeypatch.setattr(ev, "_forward", flaky)
     with pytest.raises(KeyboardInterrupt):
         evaluate(EvalRequest("bicubic", "set5", 2), DATA, tmp_path, progress=False)
-    folder = ResultFolder(EvalKey("bicubic", "none", "Set5", 2, get_protocol()), tmp_path)
-    assert folder.summary() is None and not folder.rows_csv.exists()
-    assert len(folder.finished_rows()) == 2
+    assert not list(tmp_path.rglob("summary.json")) and not list(tmp_path.rglob("rows.csv"))
+    assert len(_partial(tmp_path).read_text().splitlines()) == 2
     monkeypatch.setattr(ev, "_forward", real)
     resumed = evaluate(EvalRequest("bicubic", "set5", 2), DATA, tmp_path, progress=False)
     assert resumed["resumed_images"] == 2 and resumed["n_images"] == 5
@@ -104,7 +123,7 @@ def test_interrupted_run_resumes_from_finished_images(tmp_path: Path, monkeypatc
 
 @needs_data
 def test_nan_output_is_an_error_and_leaves_no_result(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ev, "_forward", lambda model, lr, req: torch.full(
+    monkeypatch.setattr(ev, "_forward", lambda model, lr, req, device, exact: torch.full(
         (3, lr.shape[-2] * req.scale, lr.shape[-1] * req.scale), float("nan"), dtype=torch.float64))
     with pytest.raises(ResultError, match="non-finite") as e:
         evaluate(EvalRequest("bicubic", "set5", 4), DATA, tmp_path, progress=False)
@@ -128,7 +147,9 @@ def test_image_smaller_than_crop_is_a_clear_error(tmp_path: Path, monkeypatch: p
     with pytest.raises(DataError, match=r"too small for x4.*expected both sides >= 19") as e:
         evaluate(EvalRequest("bicubic", "tiny", 4), tmp_path / "data", tmp_path / "res", progress=False)
     assert "\n" not in str(e.value)
-    assert not list((tmp_path / "res").rglob("*.*"))
+    # nothing but the (released) lock file: no result folder, no partial rows
+    left = [q for q in (tmp_path / "res").rglob("*") if ".locks" not in q.parts]
+    assert [q for q in left if q.is_file()] == [] and not list((tmp_path / "res").rglob("plain-*"))
 
 
 def test_network_without_weights_says_what_to_pass(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -158,7 +179,7 @@ def test_self_ensemble_is_labelled_and_stored_separately(tmp_path: Path) -> None
     plain = evaluate(EvalRequest("bicubic", "set5", 4), DATA, tmp_path, progress=False)
     ens = evaluate(EvalRequest("bicubic", "set5", 4, self_ensemble=True), DATA, tmp_path,
                    progress=False)
-    assert ens["result_dir"].endswith("+x8") and ens["options"]["self_ensemble"] is True
+    assert "/x8-" in ens["result_dir"] and ens["options"]["self_ensemble"] is True
     assert ens["result_dir"] != plain["result_dir"]
     # bicubic is not exactly flip-equivariant at the borders (MATLAB's sampling grid is
     # symmetric, so it nearly is): the ensemble must stay within a hair of the plain value

@@ -354,13 +354,22 @@ def test_fingerprint_changes_with_every_choice():
         p = dataclasses.replace(DEFAULT, **{key: value})
         assert p.fingerprint != DEFAULT.fingerprint, key
         prints.add(p.fingerprint)
-    for key, value in {"window": 7, "k1": 0.02, "k2": 0.05, "filtering": "same",
-                       "reduce": "median"}.items():
+    for key, value in {"window": 7, "k1": 0.02, "k2": 0.05}.items():
         p = dataclasses.replace(DEFAULT, ssim=dataclasses.replace(DEFAULT.ssim, **{key: value}))
         prints.add(p.fingerprint)
-    assert len(prints) == 1 + len(CHANGES) + 5  # all different from each other
+    assert len(prints) == 1 + len(CHANGES) + 3  # all different from each other
     # a border of 4 and border "scale" are different choices even where they coincide at x4
     assert dataclasses.replace(DEFAULT, border=4).fingerprint != DEFAULT.fingerprint
+
+
+def test_ssim_spec_holds_only_fields_that_are_applied():
+    """Issue 6: `filtering` and `reduce` were recorded and fingerprinted but never applied
+    ('nonsense' was accepted). SSIM is always valid-filtered and averaged; the spec holds
+    only what the code uses, and its values are validated."""
+    assert [f.name for f in dataclasses.fields(SSIMSpec)] == ["window", "sigma", "k1", "k2"]
+    for bad in ({"window": 8}, {"window": 1}, {"sigma": 0.0}, {"k1": -0.01}, {"k2": 0.0}):
+        with pytest.raises(ProtocolError, match="ssim"):
+            dataclasses.replace(DEFAULT, ssim=dataclasses.replace(DEFAULT.ssim, **bad))
 
 
 def test_fingerprint_ignores_name_version_description():
