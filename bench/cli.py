@@ -1,4 +1,5 @@
-"""``srrepro`` command line (also ``python -m bench``)."""
+"""``srrepro`` command line (also ``python -m bench``): argument parsing only; each
+subcommand calls one library function."""
 from __future__ import annotations
 
 import argparse
@@ -8,9 +9,23 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from bench import __version__
 from bench.errors import SRReproError
 
 Handler = Callable[[argparse.Namespace], int]
+SCALES = (2, 3, 4, 8)
+
+
+def _dataset_names() -> str:
+    from bench.data.datasets import manifest_dir
+
+    return ", ".join(sorted(p.stem for p in manifest_dir().glob("*.yaml")))
+
+
+def _protocol_names() -> list[str]:
+    from bench.protocol import PROTOCOLS
+
+    return list(PROTOCOLS)
 
 
 def _common(p: argparse.ArgumentParser, data: bool = True) -> None:
@@ -24,7 +39,8 @@ def _common(p: argparse.ArgumentParser, data: bool = True) -> None:
 
 
 def cmd_datasets(a: argparse.Namespace) -> int:
-    from bench.data.datasets import fetch_dataset, hr_dir, list_datasets, verify_dataset
+    from bench.data.datasets import (fetch_dataset, hr_dir, list_datasets, present_datasets,
+                                     verify_dataset)
 
     if a.action == "list":
         for m in list_datasets():
@@ -34,14 +50,23 @@ def cmd_datasets(a: argparse.Namespace) -> int:
             print(f"{m.name:12s} {m.split:5s} {m.n_images:4d} images  {how:40s} {digests:13s} "
                   f"{'present' if here else 'absent'}")
         return 0
-    if not a.name:
-        raise SRReproError(f"`srrepro datasets {a.action}` needs a dataset NAME; "
-                           f"see `srrepro datasets list`")
     if a.action == "fetch":
+        if not a.name:
+            raise SRReproError("`srrepro datasets fetch` needs a dataset NAME: expected one of "
+                               f"{_dataset_names()}")
         print(f"{a.name}: ready at {fetch_dataset(a.name, a.data_root, progress=not a.quiet)}")
-    else:
-        n = verify_dataset(a.name, a.data_root, progress=not a.quiet)
-        print(f"{a.name}: {n} images verified")
+        return 0
+    names = [a.name] if a.name else [m.name for m in present_datasets(a.data_root)]
+    if not names:
+        raise SRReproError(f"no dataset found under the data root: expected <Name>/HR folders "
+                           f"in {a.data_root or '$SRREPRO_DATA / ~/.cache/srrepro/datasets'}")
+    for name in names:
+        n = verify_dataset(name, a.data_root, progress=not a.quiet)
+        from bench.data.datasets import get_manifest
+
+        how = "pixel digests at x2/x3/x4/x8" if get_manifest(name).has_digests else \
+            "image count only (no digests in the manifest: content NOT verified)"
+        print(f"{get_manifest(name).name}: {n} images verified ({how})")
     return 0
 
 
@@ -49,18 +74,18 @@ def cmd_eval(a: argparse.Namespace) -> int:
     from bench.evaluate import EvalRequest, evaluate
     from bench.protocol import get_protocol
 
+    overlap = {} if a.tile_overlap is None else {"tile_overlap": a.tile_overlap}
     req = EvalRequest(method=a.method, dataset=a.dataset, scale=a.scale,
                       protocol=get_protocol(a.protocol), weights=a.weights,
-                      self_ensemble=a.self_ensemble, tile=a.tile, tile_overlap=a.tile_overlap,
-                      device=a.device, amp=a.amp)
+                      self_ensemble=a.self_ensemble, tile=a.tile, device=a.device, amp=a.amp,
+                      **overlap)
     t = time.perf_counter()
     r = evaluate(req, a.data_root, a.results_dir, force=a.force, progress=not a.quiet)
-    out = {k: r[k] for k in ("method", "weights", "dataset", "scale", "protocol",
-                             "protocol_fingerprint", "n_images", "psnr", "ssim")}
-    out["seconds"] = round(time.perf_counter() - t, 4)
-    out["eval_seconds"] = r["seconds"]
-    out["reused"] = r["reused"]
-    out["options"] = r["options"]
+    out = {k: r[k] for k in ("method", "weights", "weights_sha256", "dataset", "scale",
+                             "protocol", "protocol_fingerprint", "n_images", "psnr", "ssim",
+                             "options", "core_version", "data_verified")}
+    out.update(seconds=round(time.perf_counter() - t, 4), eval_seconds=r["seconds"],
+               reused=r["reused"], result_dir=r["result_dir"])
     if a.format == "json":
         print(json.dumps(out))
     else:
@@ -71,58 +96,113 @@ def cmd_eval(a: argparse.Namespace) -> int:
 
 
 def cmd_reproduce(a: argparse.Namespace) -> int:
+    from bench.judge import DRIFT, KNOWN, MISSING
     from bench.reproduce import default_out_dir, reproduce, write_outputs
 
     rep = reproduce(a.table, a.data_root, a.results_dir, weights_folder=a.weights_dir,
                     progress=not a.quiet, sensitivity=not a.no_sensitivity)
     paths = write_outputs(rep, a.out or default_out_dir(a.table, a.results_dir))
-    done = sum(c.reproduced is not None for c in rep.cells if c.dataset)
-    total = sum(1 for c in rep.cells if c.dataset)
-    drift = [c for c in rep.cells if c.status == "drift"]
-    print(f"{a.table}: reproduced {done} of {total} metric cells; {len(drift)} outside tolerance")
+    metric = [c for c in rep.cells if c.dataset]
+    done = [c for c in metric if c.reproduced is not None]
+    print(f"{a.table}: reproduced {len(done)} of {len(metric)} metric cells; "
+          f"{sum(c.status == DRIFT for c in rep.cells)} drift, "
+          f"{sum(c.status == KNOWN for c in rep.cells)} known deviations, "
+          f"{sum(c.status == MISSING for c in rep.cells)} not computable here")
     if rep.missing_datasets:
         print(f"missing datasets (cells marked): {', '.join(rep.missing_datasets)}")
-    for c in drift:
-        print(f"  drift: {c.label} {c.dataset or '#params'} x{c.scale} {c.metric}: published "
-              f"{c.published_text}, reproduced {c.reproduced:.4f} (delta {c.delta:+.4f}, "
-              f"tolerance {c.tolerance})")
-    print(f"wrote {paths['html']} and {paths['csv']}")
+    from bench.check import line
+
+    for c in rep.cells:
+        if c.status in (DRIFT, KNOWN):
+            print("  " + line(c))
+    print(f"wrote {paths['html']}, {paths['csv']} and {paths['json']}")
     return 0
 
 
 def cmd_check(a: argparse.Namespace) -> int:
-    from bench.check import check
+    from bench.check import check, line, missing_lines, write_junit
+    from bench.judge import DRIFT, KNOWN, MISSING
     from bench.published import table_ids
 
+    if a.all and a.tables:
+        raise SRReproError("pass table ids or --all, not both")
     tables = a.tables or table_ids()
     rows = [r.lower() for r in a.rows.split(",")] if a.rows else None
-    datasets = [d.lower() for d in a.datasets.split(",")] if a.datasets else None
-    if datasets:
+    datasets = None
+    if a.datasets:
         from bench.data.datasets import get_manifest
 
-        datasets = [get_manifest(d).name.lower() for d in datasets]
         # table specs use the canonical lower-case names
+        datasets = [get_manifest(d).name.lower() for d in a.datasets.split(",")]
     scales = [int(s) for s in a.scales.split(",")] if a.scales else None
-    findings = check(tables, a.results_dir, rows, datasets, scales)
-    failed = [f for f in findings if not f.ok]
-    for f in findings if a.verbose else failed:
-        print(f.line())
-    if not findings:
-        print(f"error: nothing to check in {', '.join(tables)}: expected stored results, found none; "
-              f"run `srrepro reproduce TABLE_ID` first", file=sys.stderr)
-        return 1
-    print(f"check: {len(findings) - len(failed)} of {len(findings)} values within tolerance"
-          + (f", {len(failed)} outside" if failed else ""))
-    return 1 if failed else 0
+    report = check(tables, a.results_dir, rows, datasets, scales, allow_missing=a.allow_missing)
+    for c in report.cells:
+        if c.status in (DRIFT, KNOWN) or (a.verbose and c.reproduced is not None):
+            print(line(c))
+    if a.verbose or not a.allow_missing:
+        print("\n".join(missing_lines(report)) if report.of(MISSING) else "", end="")
+        print() if report.of(MISSING) else None
+    if a.junit:
+        write_junit(report, a.junit)
+    code = report.exit_code
+    if code == 3:
+        print(f"error: nothing to check in {', '.join(tables)}: expected stored results, found "
+              f"none; run `srrepro reproduce TABLE_ID` first", file=sys.stderr)
+        return code
+    print(report.summary())
+    return code
+
+
+def cmd_results(a: argparse.Namespace) -> int:
+    from bench import protocol
+    from bench.paths import results_root
+    from bench.results import stored_summaries
+
+    rows = []
+    for folder, s in stored_summaries(results_root(a.results_dir)):
+        k = s["key"]
+        opts = k["options"]
+        rows.append({
+            "method": k["method"], "weights": s.get("weights"), "dataset": k["dataset"],
+            "scale": k["scale"], "protocol": k["protocol"],
+            "options": "-".join(f"{n}={v}" for n, v in opts.items()
+                                if v not in (None, False) and not (n == "device_type" and v == "cpu"))
+            or "plain",
+            **{m: s.get(m) for m in k["metrics"]}, "n_images": s.get("n_images"),
+            "created": s.get("created"), "srrepro": s.get("environment", {}).get("srrepro"),
+            "git_commit": s.get("environment", {}).get("git_commit"),
+            "core_version": k["core_version"],
+            "stale": k["core_version"] != protocol.NUMERIC_CORE_VERSION, "path": str(folder)})
+    if a.format == "json":
+        print(json.dumps(rows))
+        return 0
+    if not rows:
+        print(f"no stored results under {results_root(a.results_dir)}")
+        return 0
+    for r in rows:
+        stale = f"  STALE (numeric core v{r['core_version']})" if r["stale"] else ""
+        print(f"{r['method']:14s} {str(r['weights'])[:12]:12s} {r['dataset']:9s} x{r['scale']} "
+              f"{r['protocol']:18s} {r['options']:14s} PSNR {r.get('psnr', float('nan')):.4f} "
+              f"SSIM {r.get('ssim', float('nan')):.4f}  {r['created']}  srrepro {r['srrepro']} "
+              f"({str(r['git_commit'])[:12]}){stale}")
+    return 0
 
 
 def cmd_methods(a: argparse.Namespace) -> int:
     import methods
+    from bench.cells import param_count
 
     for name in methods.list_methods(None if a.all else "generator"):
         c = methods.get_card(name)
-        params = ", ".join(f"x{s}: {n / 1e6:.2f}M" for s, n in sorted(c.num_params.items()))
-        print(f"{c.name:28s} {c.kind:13s} scales {','.join(map(str, c.scales)):8s} {params}")
+        parts = []
+        for s in sorted(c.num_params):
+            built = param_count(c.name, s) if c.scales else None
+            parts.append(f"x{s}: card {c.num_params[s] / 1e6:.3f}M" +
+                         (f", built {built / 1e6:.3f}M" if built is not None else ""))
+        print(f"{c.name:28s} {c.kind:13s} scales {','.join(map(str, c.scales)):8s} "
+              + "; ".join(parts))
+    print("card = the paper's / official code's parameter count recorded on the card; "
+          "built = counted from the model srrepro builds")
     return 0
 
 
@@ -143,34 +223,65 @@ def cmd_complexity(a: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="srrepro", description="Reproducible single-image "
-                                "super-resolution benchmarks: published vs reproduced numbers.")
-    sub = p.add_subparsers(dest="command", required=True)
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one ``error:`` line (exit 2), like every other bad input."""
 
-    d = sub.add_parser("datasets", help="list, fetch or verify benchmark datasets")
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"error: {message}; see `{self.prog} --help`\n")
+
+
+EXIT_HELP = ("exit status: 0 success; 1 drift found by `check` (or cells with nothing stored); "
+             "2 bad input or usage (one `error:` line); 3 `check` found nothing stored; "
+             "130 interrupted (finished images are kept; rerun to resume)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="srrepro", epilog=EXIT_HELP, description=(
+        "Reproducible single-image super-resolution benchmarks: published vs reproduced "
+        "numbers under named, versioned evaluation protocols."))
+    p.add_argument("--version", action="version", version=f"srrepro {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                           parser_class=_Parser)
+
+    def add(name: str, help_: str, desc: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help_, description=desc, epilog=EXIT_HELP)
+
+    d = add("datasets", "list, fetch or verify benchmark datasets",
+            "List the known datasets, download one (checksummed, resumable, atomic), or verify "
+            "the pixels of local copies against the manifests (all present sets if no NAME).")
     d.add_argument("action", choices=["list", "fetch", "verify"])
-    d.add_argument("name", nargs="?", help="dataset name (case-insensitive; b100 = bsd100)")
+    d.add_argument("name", nargs="?", help=f"dataset name (case-insensitive): {_dataset_names()}")
     _common(d)
     d.set_defaults(func=cmd_datasets)
 
-    e = sub.add_parser("eval", help="evaluate one method on one dataset at one scale")
+    e = add("eval", "evaluate one method on one dataset at one scale",
+            "Generate LR images under the protocol, run the method, score PSNR/SSIM and store "
+            "the result (reused only when every input that can change it is equal).")
     e.add_argument("--method", required=True, help="registered method (see `srrepro methods`)")
-    e.add_argument("--weights", default=None, help="checkpoint path or URL")
-    e.add_argument("--dataset", required=True)
-    e.add_argument("--scale", type=int, required=True)
-    e.add_argument("--protocol", default=None, help="evaluation protocol (default matlab-y)")
-    e.add_argument("--format", choices=["text", "json"], default="text")
-    e.add_argument("--force", action="store_true", help="recompute even if a result is stored")
+    e.add_argument("--weights", default=None, help="checkpoint path or URL (default: the "
+                   "official file when it is in ~/.cache/srrepro/weights)")
+    e.add_argument("--dataset", required=True, help=f"one of: {_dataset_names()}")
+    e.add_argument("--scale", type=int, required=True, choices=SCALES)
+    e.add_argument("--protocol", default=None, choices=_protocol_names(),
+                   help="evaluation protocol (default matlab-y; see README)")
+    e.add_argument("--format", choices=["text", "json"], default="text",
+                   help="json: the last line of stdout is one JSON object")
+    e.add_argument("--force", action="store_true",
+                   help="recompute even if a result is stored (the old one is replaced only "
+                        "when the new one is complete)")
     e.add_argument("--self-ensemble", action="store_true", help="x8 geometric self-ensemble (+)")
     e.add_argument("--tile", type=int, default=None, help="tiled inference with LR tiles of this size")
-    e.add_argument("--tile-overlap", type=int, default=16)
-    e.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ...")
+    e.add_argument("--tile-overlap", type=int, default=None,
+                   help="LR pixels of context around each tile (default: "
+                        "methods.inference.DEFAULT_OVERLAP, 32)")
+    e.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps (must exist)")
     e.add_argument("--amp", action="store_true", help="autocast (fp16 on CUDA, bf16 on CPU)")
     _common(e)
     e.set_defaults(func=cmd_eval)
 
-    r = sub.add_parser("reproduce", help="evaluate a published table and render it (HTML, CSV)")
+    r = add("reproduce", "evaluate a published table and render it (HTML, CSV, JSON)",
+            "Evaluate every cell of a published table that can be computed here, then judge "
+            "every cell from the results store exactly as `check` does and render the page.")
     r.add_argument("table", help="table id, e.g. drn2020-table1 or bicubic-literature")
     r.add_argument("--out", type=Path, default=None,
                    help="output folder (default <results>/tables/TABLE_ID)")
@@ -181,30 +292,48 @@ def build_parser() -> argparse.ArgumentParser:
     _common(r)
     r.set_defaults(func=cmd_reproduce)
 
-    c = sub.add_parser("check", help="fail when a stored reproduction drifts from the published value")
+    c = add("check", "fail when a stored reproduction drifts from the published value",
+            "Judge the stored reproductions of published tables against reports/tolerances.csv "
+            "and reports/known_deviations.csv; prints expected vs found for each failure.")
     c.add_argument("tables", nargs="*", help="table ids (default: all)")
+    c.add_argument("--all", action="store_true", help="every table (the default without ids)")
     c.add_argument("--rows", default=None, help="comma-separated row labels or methods, e.g. bicubic")
     c.add_argument("--datasets", default=None, help="comma-separated datasets")
     c.add_argument("--scales", default=None, help="comma-separated scales")
-    c.add_argument("--verbose", action="store_true", help="also print values within tolerance")
+    c.add_argument("--allow-missing", action="store_true",
+                   help="cells with nothing stored do not fail (they are still counted)")
+    c.add_argument("--junit", type=Path, default=None, help="also write JUnit XML to this file")
+    c.add_argument("--verbose", action="store_true", help="also print cells within tolerance")
     _common(c, data=False)
     c.set_defaults(func=cmd_check)
 
-    x = sub.add_parser("complexity", help="parameters and multiply-adds of a method at the "
-                                          "two input conventions papers use")
+    s = add("results", "list stored results", "List every result in the store: method, "
+            "weights, data, scale, protocol, options, numbers, when and by which version.")
+    s.add_argument("--format", choices=["text", "json"], default="text")
+    _common(s, data=False)
+    s.set_defaults(func=cmd_results)
+
+    x = add("complexity", "parameters and multiply-adds of a method",
+            "Parameters and MACs at the two input conventions papers use (LR 256x256, and "
+            "the LR size of a 1280x720 output).")
     x.add_argument("--method", required=True)
-    x.add_argument("--scale", type=int, default=None)
+    x.add_argument("--scale", type=int, default=None, choices=SCALES)
     x.add_argument("--format", choices=["text", "json"], default="text")
     x.set_defaults(func=cmd_complexity)
 
-    m = sub.add_parser("methods", help="list registered methods")
+    m = add("methods", "list registered methods",
+            "Registered methods with their scales and parameter counts (the card's published "
+            "count and the count of the model srrepro builds).")
     m.add_argument("--all", action="store_true", help="include discriminators and operators")
     m.set_defaults(func=cmd_methods)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:  # --help, --version (0) or a usage error (2, already printed)
+        return int(e.code or 0)
     try:
         return args.func(args)
     except SRReproError as e:

@@ -30,11 +30,44 @@ def test_eval_json_contract(capsys: pytest.CaptureFixture[str]) -> None:
     assert abs(r["psnr"] - 30.39) <= 0.02 and abs(r["ssim"] - 0.8682) <= 0.002
 
 
-@pytest.mark.parametrize("sub", ["datasets", "eval", "reproduce", "check", "methods", "complexity"])
-def test_every_subcommand_has_help(sub: str, capsys: pytest.CaptureFixture[str]) -> None:
+def _subcommands() -> list[str]:
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    return sorted(sub.choices)
+
+
+@pytest.mark.parametrize("sub", _subcommands())
+def test_every_subcommand_has_help_and_a_description(sub: str, capsys: pytest.CaptureFixture[str]) -> None:
+    parser = next(a for a in build_parser()._actions if a.dest == "command").choices[sub]
+    assert parser.description and len(parser.description) > 40, sub
     with pytest.raises(SystemExit) as e:
         build_parser().parse_args([sub, "--help"])
-    assert e.value.code == 0 and "usage: srrepro " + sub in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert e.value.code == 0 and "usage: srrepro " + sub in out and "exit status" in out
+
+
+def test_version_and_allowed_values_in_help(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--version"]) == 0
+    from bench import __version__
+
+    assert capsys.readouterr().out.strip() == f"srrepro {__version__}"
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["eval", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "{2,3,4,8}" in out and "matlab-y-gray3" in out and "set14" in out and "urban100" in out
+
+
+def test_usage_errors_are_one_line_with_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["eval", "--method", "bicubic", "--dataset", "set5", "--scale", "5"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: argument --scale: invalid choice: 5") and err.count("\n") == 1
+
+
+def test_methods_labels_card_and_built_counts(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["methods"]) == 0
+    out = capsys.readouterr().out
+    drn = next(line for line in out.splitlines() if line.startswith("drn-s "))
+    assert "x4: card 4.804M, built 4.804M" in drn
+    assert "card = the paper's" in out
 
 
 def test_python_dash_m_bench_runs() -> None:
@@ -46,7 +79,7 @@ def test_python_dash_m_bench_runs() -> None:
 @pytest.mark.parametrize("argv,expected", [
     (["eval", "--method", "bicubc", "--dataset", "set5", "--scale", "4"], "did you mean bicubic"),
     (["eval", "--method", "bicubic", "--dataset", "set5", "--scale", "4", "--protocol", "matlab"],
-     "unknown protocol 'matlab'"),
+     "invalid choice: 'matlab'"),
     (["eval", "--method", "bicubic", "--dataset", "set15", "--scale", "4"], "unknown dataset 'set15'"),
     (["datasets", "verify", "manga109"], "manga109.org"),
     (["reproduce", "drn2020-tabel1"], "did you mean drn2020-table1"),
@@ -64,7 +97,26 @@ def test_datasets_list_and_verify(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert "Set14" in out and "present" in out and "Manga109" in out and "absent" in out
     assert main(["datasets", "verify", "bsd100", "--data-root", str(DATA), "--quiet"]) == 0
-    assert "100 images verified" in capsys.readouterr().out
+    assert "100 images verified (pixel digests at x2/x3/x4/x8)" in capsys.readouterr().out
+    # no name: every set present under the data root
+    assert main(["datasets", "verify", "--data-root", str(DATA), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "Set5: 5 images verified" in out and "Set14: 14" in out and "B100: 100" in out
+
+
+@needs_data
+def test_results_lists_what_is_stored(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["results", "--results-dir", str(tmp_path)]) == 0
+    assert "no stored results" in capsys.readouterr().out
+    for extra in ([], ["--tile", "64"]):
+        assert main(["eval", "--method", "bicubic", "--dataset", "set5", "--scale", "2",
+                     "--data-root", str(DATA), "--results-dir", str(tmp_path), "--quiet"] + extra) == 0
+    capsys.readouterr()
+    assert main(["results", "--results-dir", str(tmp_path), "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert sorted(r["options"] for r in rows) == ["plain", "tile=64-tile_overlap=32"]
+    assert all(r["method"] == "bicubic" and r["dataset"] == "Set5" and r["scale"] == 2 and
+               abs(r["psnr"] - 33.649) < 1e-3 and r["srrepro"] and not r["stale"] for r in rows)
 
 
 @needs_data
