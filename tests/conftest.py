@@ -1,12 +1,14 @@
 """Shared test fixtures: paths to ../shared, an isolated results/cache dir per test."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
+# ../shared beside the checkout; $SRREPRO_SHARED points a worktree elsewhere at it
+SHARED = Path(os.environ.get("SRREPRO_SHARED", ROOT.parent / "shared"))
 DATA = SHARED / "datasets"
 FIXTURES = SHARED / "fixtures"
 

@@ -6,9 +6,12 @@ A data root holds ``<Name>/HR/*.png`` (the layout of ``../shared/datasets``). Th
 from __future__ import annotations
 
 import difflib
+import hashlib
 import os
+import posixpath
 import shutil
 import tempfile
+import urllib.parse
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -256,7 +259,7 @@ def fetch_dataset(name: str, root: Path | None = None, progress: bool = True,
     root.mkdir(parents=True, exist_ok=True)  # the default cache root may not exist yet
     errors = []
     for src in m.sources:
-        archive = root / ".downloads" / Path(src.url).name
+        archive = root / ".downloads" / archive_name(src)
         staging = Path(tempfile.mkdtemp(prefix=f".staging-{m.name}-", dir=root))
         try:
             download_file(src.url, archive, src.sha256, retries=retries, progress=progress)
@@ -270,8 +273,21 @@ def fetch_dataset(name: str, root: Path | None = None, progress: bool = True,
                 archive.unlink()  # a damaged or wrong archive must not be reused
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+    hint = f"; otherwise {m.obtain}" if m.obtain else ""
     raise DataError(f"could not fetch {m.name} from {len(m.sources)} source(s): "
-                    + " | ".join(errors))
+                    + " | ".join(errors) + hint)
+
+
+def archive_name(src: Source) -> str:
+    """Local file name of a source's archive: the last component of the URL path, so that
+    one archive serves several datasets (``benchmark.tar``). A URL with a query (file-hosting
+    links such as ``.../uc?export=download&id=...``) gets a digest of the whole URL and the
+    archive kind as suffix: a plain, distinct file name on every OS."""
+    parts = urllib.parse.urlsplit(src.url)
+    name = posixpath.basename(parts.path) or "archive"
+    if parts.query:
+        name = f"{name}-{hashlib.sha256(src.url.encode()).hexdigest()[:12]}.{src.kind}"
+    return name
 
 
 def _check_staged(m: DatasetManifest, staging: Path, progress: bool) -> None:
