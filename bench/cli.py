@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -81,6 +82,8 @@ def cmd_eval(a: argparse.Namespace) -> int:
                       **overlap)
     t = time.perf_counter()
     r = evaluate(req, a.data_root, a.results_dir, force=a.force, progress=not a.quiet)
+    if os.environ.get("RANK", "0") != "0":
+        return 0  # under torchrun every rank returns the same result; rank 0 reports it
     out = {k: r[k] for k in ("method", "weights", "weights_sha256", "dataset", "scale",
                              "protocol", "protocol_fingerprint", "n_images", "psnr", "ssim",
                              "options", "core_version", "data_verified")}
@@ -92,6 +95,31 @@ def cmd_eval(a: argparse.Namespace) -> int:
         print(f"{out['method']} [{out['weights']}] {out['dataset']} x{out['scale']} "
               f"({out['protocol']}, {out['n_images']} images): PSNR {out['psnr']:.4f} dB  "
               f"SSIM {out['ssim']:.4f}  ({out['seconds']:.2f} s{', reused' if out['reused'] else ''})")
+    return 0
+
+
+def cmd_protocols(a: argparse.Namespace) -> int:
+    from bench.evaluate import EvalRequest
+    from bench.sensitivity import protocol_table
+
+    overlap = {} if a.tile_overlap is None else {"tile_overlap": a.tile_overlap}
+    req = EvalRequest(method=a.method, dataset=a.dataset, scale=a.scale, weights=a.weights,
+                      self_ensemble=a.self_ensemble, tile=a.tile, device=a.device, amp=a.amp,
+                      **overlap)
+    rows = protocol_table(req, a.data_root, a.results_dir, force=a.force, progress=not a.quiet)
+    if os.environ.get("RANK", "0") != "0":
+        return 0
+    if a.format == "json":
+        print(json.dumps({"method": a.method, "dataset": a.dataset, "scale": a.scale,
+                          "protocols": rows}))
+        return 0
+    print(f"{a.method} {a.dataset} x{a.scale}: one SR pass per LR input, scored under every "
+          f"protocol (delta = moved from the default matlab-y@1)")
+    print(f"{'protocol':22s} {'PSNR':>9s} {'delta':>8s} {'SSIM':>8s} {'delta':>9s}  differs from default")
+    for r in rows:
+        diff = ", ".join(f"{k}={v}" for k, v in r["differs_from_default"].items()) or "-"
+        print(f"{r['protocol']:22s} {r['psnr']:9.4f} {r['delta_psnr']:+8.4f} {r['ssim']:8.5f} "
+              f"{r['delta_ssim']:+9.5f}  {diff}")
     return 0
 
 
@@ -279,6 +307,26 @@ def build_parser() -> argparse.ArgumentParser:
     _common(e)
     e.set_defaults(func=cmd_eval)
 
+    pr = add("protocols", "one method scored under every evaluation protocol",
+             "Super-resolve a dataset once per distinct LR input and score the output under "
+             "every named protocol: how far each number moves with the choices papers vary "
+             "(Y rounding, grayscale policy, border, SSIM channels, PIL vs MATLAB LR, the "
+             "Y-first pipeline). Each result is stored like an `eval`.")
+    pr.add_argument("--method", required=True, help="registered method (see `srrepro methods`)")
+    pr.add_argument("--weights", default=None, help="checkpoint path or URL (as for eval)")
+    pr.add_argument("--dataset", required=True, help=f"one of: {_dataset_names()}")
+    pr.add_argument("--scale", type=int, required=True, choices=SCALES)
+    pr.add_argument("--format", choices=["text", "json"], default="text",
+                    help="json: the last line of stdout is one JSON object")
+    pr.add_argument("--force", action="store_true", help="recompute stored results")
+    pr.add_argument("--self-ensemble", action="store_true", help="x8 geometric self-ensemble (+)")
+    pr.add_argument("--tile", type=int, default=None, help="tiled inference with LR tiles of this size")
+    pr.add_argument("--tile-overlap", type=int, default=None, help="LR context around each tile")
+    pr.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps (must exist)")
+    pr.add_argument("--amp", action="store_true", help="autocast (fp16 on CUDA, bf16 on CPU)")
+    _common(pr)
+    pr.set_defaults(func=cmd_protocols)
+
     r = add("reproduce", "evaluate a published table and render it (HTML, CSV, JSON)",
             "Evaluate every cell of a published table that can be computed here, then judge "
             "every cell from the results store exactly as `check` does and render the page.")
@@ -337,7 +385,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except SRReproError as e:
-        print(f"error: {e}", file=sys.stderr)
+        if os.environ.get("RANK", "0") == "0":  # under torchrun every rank raises the same
+            print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted: finished images are kept; run the same command again to resume",

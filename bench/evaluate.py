@@ -1,6 +1,7 @@
 """Run one method on one dataset at one scale under one protocol, through the results store."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import sys
@@ -11,15 +12,17 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.distributed as dist
 from torch import nn
 from tqdm import tqdm
 
 import methods
 from bench.data.datasets import DatasetManifest, get_manifest, image_paths, verify_image
 from bench.data.images import load_image
-from bench.errors import ResultError, SRReproError
+from bench.errors import ProtocolError, ResultError, SRReproError
 from bench.paths import results_root
-from bench.pipeline import measure, prepare, quantize, to_tensor
+from bench.pipeline import check_size, measure, prepare, quantize, to_tensor
+from bench import distributed
 from bench import protocol as _protocol
 from bench.protocol import Protocol, get_protocol
 from bench.results import EvalKey, InferenceOptions, ResultFolder, environment
@@ -113,6 +116,21 @@ def _stderr(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
+@dataclass
+class _Target:
+    """One protocol being computed: its store folder and its rows so far."""
+
+    protocol: Protocol
+    key: EvalKey
+    folder: ResultFolder
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    resumed: int = 0
+
+    @property
+    def done(self) -> set[str]:
+        return {r["image"] for r in self.rows}
+
+
 def evaluate(req: EvalRequest, data_root: Path | None = None, results_dir: Path | None = None,
              force: bool = False, progress: bool = True, wait: bool = True) -> dict[str, Any]:
     """Evaluate ``req``; reuse a finished result with an equal key unless ``force``; resume
@@ -121,12 +139,31 @@ def evaluate(req: EvalRequest, data_root: Path | None = None, results_dir: Path 
 
     Returns the summary dict (as stored in ``summary.json``) plus ``reused`` and ``result_dir``.
     """
+    return evaluate_protocols(req, [req.protocol], data_root, results_dir, force, progress,
+                              wait)[0]
+
+
+def evaluate_protocols(req: EvalRequest, protocols: list[Protocol], data_root: Path | None = None,
+                       results_dir: Path | None = None, force: bool = False,
+                       progress: bool = True, wait: bool = True) -> list[dict[str, Any]]:
+    """:func:`evaluate` under several protocols with one SR pass per distinct LR input
+    (:meth:`Protocol.lr_signature`); each result is stored under its own key.
+    ``req.protocol`` is ignored. Under ``torchrun`` the images are split across ranks and
+    rank 0 gathers the rows, holds the locks and writes the store; every rank returns the
+    same summaries.
+    """
     card = methods.get_card(req.method)  # unknown names fail before any data is touched
     manifest = get_manifest(req.dataset)
     exact = card.exact_float64
-    # parameter-free MATLAB-exact methods always run in float64 on the CPU; networks where asked
+    for p in protocols:
+        if p.pipeline == "y-first" and not exact:
+            raise ProtocolError(f"protocol {p.id} super-resolves the Y plane only: expected a "
+                                f"parameter-free method such as bicubic, found {card.name}; "
+                                f"use an RGB protocol for networks")
     device = resolve_device(req.device)
-    run_device = torch.device("cpu") if exact else device
+    ranks = distributed.current(device.type)
+    # parameter-free MATLAB-exact methods always run in float64 on the CPU; networks where asked
+    run_device = torch.device("cpu") if exact else (ranks.device(device) if ranks else device)
     paths = image_paths(manifest, data_root)
     loaded = build_model(req)
     options = InferenceOptions(
@@ -134,67 +171,133 @@ def evaluate(req: EvalRequest, data_root: Path | None = None, results_dir: Path 
         tile_overlap=req.tile_overlap if req.tile is not None else None,
         device_type=run_device.type,
         amp_dtype=str(amp_dtype(run_device)).removeprefix("torch.") if req.amp and not exact else None)
-    key = EvalKey(card.name, loaded.weights_sha256, manifest.name, req.scale, req.protocol,
-                  options, METRICS, data_fingerprint(manifest, paths, req.scale),
-                  core_version=_protocol.NUMERIC_CORE_VERSION)
-    folder = ResultFolder(key, results_root(results_dir))
-    if not force and (done := folder.summary()) is not None:
-        return {**done, "reused": True, "result_dir": str(folder.path)}
-    with folder.locked(wait=wait, notify=_stderr if progress else None):
-        if not force and (done := folder.summary()) is not None:
-            return {**done, "reused": True, "result_dir": str(folder.path)}  # finished meanwhile
-        names = [manifest.canonical_name(p.name) for p in paths]
-        expected = {n: _scored_digest(manifest, n, req.scale) for n in names}
-        rows = [] if force else folder.resume_rows(expected)
-        folder.start(rows)
-        finished = {r["image"] for r in rows}
-        todo = [(n, p) for n, p in zip(names, paths) if n not in finished]
-        t0 = time.perf_counter()
+    data = data_fingerprint(manifest, paths, req.scale)
+    root = results_root(results_dir)
+    targets = []
+    for p in protocols:
+        key = EvalKey(card.name, loaded.weights_sha256, manifest.name, req.scale, p, options,
+                      METRICS, data, core_version=_protocol.NUMERIC_CORE_VERSION)
+        targets.append(_Target(p, key, ResultFolder(key, root)))
+    main = ranks is None or ranks.is_main
+    notify = _stderr if progress and main else None
+    names = [manifest.canonical_name(p.name) for p in paths]
+    results: dict[str, dict[str, Any]] = {}
 
-        def process(item: tuple[str, Path]) -> dict[str, Any]:
-            name, path = item
-            t = time.perf_counter()
-            image = load_image(path)
-            scored = verify_image(manifest, image, path, req.scale)
-            hr, lr = prepare(to_tensor(image.pixels), req.scale, req.protocol, str(path))
-            lr3 = lr.expand(3, -1, -1) if image.is_gray else lr
-            sr = _forward(loaded.model, lr3, req, run_device, exact)
-            expected_shape = (3, hr.shape[-2], hr.shape[-1])
+    with contextlib.ExitStack() as stack:
+        plan = None
+        if main:
+            for t in targets:
+                if not force and (done := t.folder.summary()) is not None:
+                    results[t.key.digest] = {**done, "reused": True, "result_dir": str(t.folder.path)}
+            for t in sorted(targets, key=lambda t: t.key.digest):  # one lock order: no deadlock
+                if t.key.digest not in results:
+                    stack.enter_context(t.folder.locked(wait=wait, notify=notify))
+            expected = {n: _scored_digest(manifest, n, req.scale) for n in names}
+            for t in targets:
+                if t.key.digest in results:
+                    continue
+                if not force and (done := t.folder.summary()) is not None:  # finished meanwhile
+                    results[t.key.digest] = {**done, "reused": True, "result_dir": str(t.folder.path)}
+                    continue
+                t.rows = [] if force else t.folder.resume_rows(expected)
+                t.resumed = len(t.rows)
+                t.folder.start(t.rows)
+            plan = {t.key.digest: sorted(t.done) for t in targets if t.key.digest not in results}
+        if ranks is not None:
+            plan = ranks.broadcast(plan)
+        pending = [t for t in targets if t.key.digest in plan]
+        if pending:
+            done = {t.key.digest: set(plan[t.key.digest]) for t in pending}
+            todo = [(n, p) for n, p in zip(names, paths)
+                    if any(n not in done[t.key.digest] for t in pending)]
+            mine = todo if ranks is None else todo[ranks.rank::ranks.world]
+            t0 = time.perf_counter()
+            error = _run(mine, pending, done, req, card.name, manifest, loaded, run_device, exact,
+                         len(names) - len(todo), len(names), progress and main)
+            if ranks is not None:
+                gathered = ranks.all_gather(error)
+                error = next((e for e in gathered if e is not None), None)
+            if error is not None:
+                if main:
+                    for t in pending:
+                        t.folder.discard_partial()  # bad input or output: a rerun fails the same way
+                raise error
+            if main:
+                order = {n: i for i, n in enumerate(names)}
+                for t in pending:
+                    t.rows = t.folder.resume_rows({n: _scored_digest(manifest, n, req.scale)
+                                                   for n in names})
+                    t.rows.sort(key=lambda r: order[r["image"]])
+                    summary = _summary(t.key, req, loaded, t.rows, time.perf_counter() - t0,
+                                       t.resumed, run_device, ranks.world if ranks else 1)
+                    t.folder.publish(t.rows, names, summary)
+                    results[t.key.digest] = {**summary, "reused": False,
+                                             "result_dir": str(t.folder.path)}
+    if ranks is not None:
+        results = ranks.broadcast(results if main else None)
+    return [results[t.key.digest] for t in targets]
+
+
+def _run(items: list[tuple[str, Path]], targets: list[_Target], done: dict[str, set[str]],
+         req: EvalRequest, method: str, manifest: DatasetManifest, loaded: Loaded,
+         device: torch.device, exact: bool, skipped: int, total: int,
+         progress: bool) -> SRReproError | None:
+    """Score ``items`` under every target protocol that lacks them, appending each row to its
+    folder's partial file as it is finished (this rank's own file under torchrun). Returns
+    the first user-facing error instead of raising, so ranks can agree on it."""
+    groups: dict[tuple[object, ...], list[_Target]] = {}
+    for t in targets:
+        groups.setdefault(t.protocol.lr_signature(), []).append(t)
+    rank = dist.get_rank() if dist.is_initialized() else 0
+    rank_suffix = f".rank{rank}" if rank else ""
+
+    def process(item: tuple[str, Path]) -> list[tuple[_Target, dict[str, Any]]]:
+        name, path = item
+        t_start = time.perf_counter()
+        image = load_image(path)
+        scored = verify_image(manifest, image, path, req.scale)
+        pixels = to_tensor(image.pixels)
+        out = []
+        for group in groups.values():
+            wanted = [t for t in group if name not in done[t.key.digest]]
+            if not wanted:
+                continue
+            for t in wanted[1:]:  # borders differ within a group: each must fit the image
+                check_size(pixels.shape[-2], pixels.shape[-1], req.scale, t.protocol, str(path))
+            hr, lr = prepare(pixels, req.scale, wanted[0].protocol, str(path))
+            x = lr.expand(3, -1, -1) if lr.shape[0] == 1 and wanted[0].protocol.pipeline != "y-first" else lr
+            sr = _forward(loaded.model, x, req, device, exact)
+            expected_shape = (x.shape[0], hr.shape[-2], hr.shape[-1])
             if tuple(sr.shape) != expected_shape:
-                raise ResultError(f"method {card.name} returned shape {tuple(sr.shape)} for "
+                raise ResultError(f"method {method} returned shape {tuple(sr.shape)} for "
                                   f"{path.name}: expected {expected_shape}")
             if not torch.isfinite(sr.sum()):  # one reduction instead of an elementwise mask
-                raise ResultError(f"method {card.name} produced non-finite values (NaN/inf) on "
+                raise ResultError(f"method {method} produced non-finite values (NaN/inf) on "
                                   f"{path.name}: expected finite output; check the weights "
                                   f"({loaded.weights_label}) and the input range [0,1]")
-            if req.protocol.sr_quantize:
-                sr = quantize(sr)
-            p, s = measure(sr, hr, req.scale, req.protocol)
-            return {"image": name, "psnr": p, "ssim": s, "height": hr.shape[-2],
-                    "width": hr.shape[-1], "gray": image.is_gray,
-                    "pixel_sha256": image.pixel_sha256, "scored_sha256": scored,
-                    "seconds": time.perf_counter() - t}
+            quantized = quantize(sr)
+            for t in wanted:
+                p, s = measure(quantized if t.protocol.sr_quantize else sr, hr, req.scale, t.protocol)
+                out.append((t, {"image": name, "psnr": p, "ssim": s, "height": hr.shape[-2],
+                                "width": hr.shape[-1], "gray": image.is_gray,
+                                "pixel_sha256": image.pixel_sha256, "scored_sha256": scored,
+                                "seconds": time.perf_counter() - t_start, "rank": rank}))
+        return out
 
-        # Cheap per-image work (parameter-free methods) runs on two threads: decoding, hashing
-        # and torch ops release the GIL. Networks use torch's own intra-op threads instead.
-        workers = 2 if exact else 1
-        try:
-            with ThreadPoolExecutor(max_workers=workers) as pool, \
-                    tqdm(total=len(paths), initial=len(finished), disable=_quiet(progress),
-                         leave=False, desc=f"{card.name} {manifest.name} x{req.scale}") as bar:
-                for row in pool.map(process, todo):
-                    folder.append(row)
-                    rows.append(row)
-                    bar.update(1)
-        except SRReproError:
-            folder.discard_partial()  # bad input or output: a rerun would fail the same way
-            raise
-        order = {n: i for i, n in enumerate(names)}
-        rows.sort(key=lambda r: order[r["image"]])
-        summary = _summary(key, req, loaded, rows, time.perf_counter() - t0, len(finished),
-                           run_device)
-        folder.publish(rows, names, summary)
-    return {**summary, "reused": False, "result_dir": str(folder.path)}
+    # Cheap per-image work (parameter-free methods) runs on two threads: decoding, hashing
+    # and torch ops release the GIL. Networks use torch's own intra-op threads instead.
+    workers = 2 if exact else 1
+    try:
+        with ThreadPoolExecutor(max_workers=workers) as pool, \
+                tqdm(total=total, initial=skipped, disable=_quiet(progress), leave=False,
+                     desc=f"{method} {manifest.name} x{req.scale}") as bar:
+            for rows in pool.map(process, items):
+                for t, row in rows:
+                    t.folder.append(row, rank_suffix)
+                bar.update(1)
+    except SRReproError as e:
+        return e
+    return None
 
 
 def _scored_digest(manifest: DatasetManifest, name: str, scale: int) -> str | None:
@@ -203,7 +306,7 @@ def _scored_digest(manifest: DatasetManifest, name: str, scale: int) -> str | No
 
 
 def _summary(key: EvalKey, req: EvalRequest, loaded: Loaded, rows: list[dict[str, Any]],
-             seconds: float, resumed: int, device: torch.device) -> dict[str, Any]:
+             seconds: float, resumed: int, device: torch.device, world: int) -> dict[str, Any]:
     means = {}
     for m in key.metrics:
         vals = [r[m] for r in rows]
@@ -217,7 +320,7 @@ def _summary(key: EvalKey, req: EvalRequest, loaded: Loaded, rows: list[dict[str
         "rows": rows, "seconds": seconds, "resumed_images": resumed,
         "options": {"self_ensemble": req.self_ensemble, "tile": req.tile,
                     "tile_overlap": key.options.tile_overlap, "device": str(device),
-                    "amp": key.options.amp_dtype},
+                    "amp": key.options.amp_dtype, "processes": world},
         "core_version": key.core_version, "data_verified": key.data.startswith("manifest:"),
         "environment": environment(str(device)),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

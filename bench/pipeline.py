@@ -30,21 +30,56 @@ def quantize(x: Tensor) -> Tensor:
     return torch.floor(x.clamp(0, 255) + 0.5)
 
 
-def prepare(hr: Tensor, scale: int, protocol: Protocol, name: str = "image") -> tuple[Tensor, Tensor]:
-    """Mod-crop the HR image and make its LR image; returns (hr, lr)."""
-    h, w = hr.shape[-2:]
-    if protocol.hr_modcrop:
-        hr = hr[..., : h - h % scale, : w - w % scale]
-    need = 2 * protocol.crop(scale) + protocol.ssim.window
-    hh, ww = hr.shape[-2:]
-    if min(hh, ww) < max(need, scale):
+def _pil_downscale(hr: Tensor, scale: int) -> Tensor:
+    """Pillow ``resize(BICUBIC)`` of the uint8 image by 1/scale (per channel, rounded)."""
+    from PIL import Image
+
+    arr = hr.round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
+    h, w = arr.shape[:2]
+    im = Image.fromarray(arr[..., 0] if arr.shape[2] == 1 else arr)
+    small = np.asarray(im.resize((w // scale, h // scale), Image.BICUBIC))
+    small = small[..., None] if small.ndim == 2 else small
+    return torch.from_numpy(small.transpose(2, 0, 1).copy()).to(torch.float64)
+
+
+def _y_plane(hr: Tensor, protocol: Protocol) -> Tensor:
+    """The Y plane a y-first pipeline starts from (1×H×W)."""
+    rounded = protocol.y_rounding == "uint8"
+    if hr.shape[0] == 1:
+        if protocol.grayscale == "luma":
+            return hr  # the scripts skip rgb2ycbcr for 2-D images
+        return rgb_to_y(hr.expand(3, -1, -1), rounded)
+    return rgb_to_y(hr, rounded)
+
+
+def check_size(h: int, w: int, scale: int, protocol: Protocol, name: str = "image") -> None:
+    """Raise unless an H×W image can be evaluated at ``scale`` under ``protocol``."""
+    hh, ww = (h - h % scale, w - w % scale) if protocol.hr_modcrop else (h, w)
+    need = max(2 * protocol.crop(scale) + protocol.ssim.window, scale)
+    if min(hh, ww) < need:
         raise DataError(f"{name}: image {w}x{h} is too small for x{scale} under protocol "
-                        f"{protocol.id}: expected both sides >= {max(need, scale)} after mod-crop "
+                        f"{protocol.id}: expected both sides >= {need} after mod-crop "
                         f"(border {protocol.crop(scale)} + SSIM window {protocol.ssim.window}); "
                         f"use a larger image")
     if hh % scale or ww % scale:
         raise DataError(f"{name}: HR size {ww}x{hh} is not a multiple of the scale {scale} and the "
                         f"protocol {protocol.id} does not mod-crop; pick a protocol that does")
+
+
+def prepare(hr: Tensor, scale: int, protocol: Protocol, name: str = "image") -> tuple[Tensor, Tensor]:
+    """Mod-crop the HR image and make its LR image; returns (hr, lr).
+
+    Under the y-first pipeline both are the Y plane (1×H×W, 1×h×w); otherwise ``hr`` keeps
+    its channels (1 for grayscale, 3) and ``lr`` too.
+    """
+    h, w = hr.shape[-2:]
+    check_size(h, w, scale, protocol, name)
+    if protocol.hr_modcrop:
+        hr = hr[..., : h - h % scale, : w - w % scale]
+    if protocol.pipeline == "y-first":
+        hr = _y_plane(hr, protocol)
+    if protocol.lr_resize == "pil-bicubic":
+        return hr, _pil_downscale(hr, scale)
     lr = imresize(hr, scale=1.0 / scale)
     if protocol.lr_quantize:
         lr = quantize(lr)
@@ -52,10 +87,13 @@ def prepare(hr: Tensor, scale: int, protocol: Protocol, name: str = "image") -> 
 
 
 def metric_views(sr: Tensor, hr: Tensor, protocol: Protocol) -> tuple[Tensor, Tensor]:
-    """The planes the metrics compare: (sr_view, hr_view), each K×H×W.
+    """The planes PSNR (and by default SSIM) compares: (sr_view, hr_view), each K×H×W.
 
-    ``sr`` is 3×H×W RGB, ``hr`` is 3×H×W or 1×H×W (grayscale ground truth).
+    ``sr`` is 3×H×W RGB (1×H×W Y under the y-first pipeline), ``hr`` is 3×H×W or 1×H×W
+    (grayscale ground truth; the Y plane under y-first).
     """
+    if protocol.pipeline == "y-first":
+        return sr, hr
     gray = hr.shape[0] == 1
     rounded = protocol.y_rounding == "uint8"
     if protocol.channel == "rgb":
@@ -72,5 +110,7 @@ def measure(sr: Tensor, hr: Tensor, scale: int, protocol: Protocol) -> tuple[flo
     border = protocol.crop(scale)
     s = protocol.ssim
     p = psnr(sr_v, hr_v, 255.0, border)
+    if protocol.ssim_channel == "rgb":
+        sr_v, hr_v = sr, hr.expand(3, -1, -1) if hr.shape[0] == 1 else hr
     q = ssim(sr_v, hr_v, 255.0, border, s.window, s.sigma, s.k1, s.k2)
     return float(p), float(q)

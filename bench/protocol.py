@@ -42,9 +42,18 @@ class Protocol:
     """All evaluation choices. Values are 8-bit: data range 255.
 
     Fields:
+        pipeline: "rgb-first": LR is made from the RGB HR image, the method sees RGB, metrics
+            are taken on the SR output (every network). "y-first": the early MATLAB scripts
+            (SRCNN's demo_SR.m and the literature bicubic rows built on it): Y is extracted
+            from the HR image first (``rgb2ycbcr`` on uint8), the Y plane is resized (LR not
+            quantized unless ``lr_quantize``) and only that plane is super-resolved; only
+            parameter-free methods (bicubic) can run on a Y plane.
         hr_modcrop: crop the HR image to a multiple of the scale (bottom/right).
         lr_resize: how LR is made from HR: "matlab-bicubic" = MATLAB ``imresize(hr, 1/s)``
-            (Keys a=-0.5, antialiased kernel, symmetric borders).
+            (Keys a=-0.5, antialiased kernel, symmetric borders, float64);
+            "pil-bicubic" = Pillow ``Image.resize(BICUBIC)`` on the uint8 image (also
+            antialiased, a=-0.5, rounded to uint8 by Pillow itself), as Python pipelines
+            that build LR with PIL do.
         lr_quantize: round the LR image to uint8 (as saving it to PNG does).
         sr_quantize: clamp the SR output to [0,255] and round to uint8.
         channel: "y" (BT.601 luminance) or "rgb".
@@ -56,7 +65,11 @@ class Protocol:
             (0.299R + 0.587G + 0.114B, = g when R=G=B=g), like MATLAB scripts that skip
             ``rgb2ycbcr`` for 2-D images. "gray3": replicate gray to RGB and pass both through
             the Y formula, as code that loads every image as RGB does (EDSR, DRN).
-        border: pixels cropped from each side before the metrics: "scale" or an int.
+        border: pixels cropped from each side before the metrics: "scale", "scale+N"
+            (EDSR-PyTorch's ``shave = scale + 6`` on its validation split) or an int.
+        ssim_channel: None = the same planes as PSNR (``channel``); "rgb" = SSIM as the
+            mean over the three RGB channels while PSNR stays on ``channel`` (papers that
+            report PSNR on Y and SSIM from a multichannel SSIM).
         ssim: the SSIM variant.
         aggregate: "mean-per-image": metric per image, then the mean over the set.
     """
@@ -64,6 +77,7 @@ class Protocol:
     name: str
     version: int
     description: str
+    pipeline: str = "rgb-first"
     hr_modcrop: bool = True
     lr_resize: str = "matlab-bicubic"
     lr_quantize: bool = True
@@ -73,32 +87,62 @@ class Protocol:
     y_rounding: str = "uint8"
     grayscale: str = "luma"
     border: int | str = "scale"
+    ssim_channel: str | None = None
     ssim: SSIMSpec = field(default_factory=SSIMSpec)
     aggregate: str = "mean-per-image"
 
     def __post_init__(self) -> None:
-        allowed = {"lr_resize": {"matlab-bicubic"}, "channel": {"y", "rgb"},
+        allowed = {"pipeline": {"rgb-first", "y-first"},
+                   "lr_resize": {"matlab-bicubic", "pil-bicubic"}, "channel": {"y", "rgb"},
                    "y_source": {"bt601-studio"}, "y_rounding": {"uint8", "float"},
-                   "grayscale": {"luma", "gray3"}, "aggregate": {"mean-per-image"}}
+                   "grayscale": {"luma", "gray3"}, "ssim_channel": {None, "rgb"},
+                   "aggregate": {"mean-per-image"}}
         for key, values in allowed.items():
             if getattr(self, key) not in values:
-                raise ProtocolError(f"protocol {self.name}: {key} must be one of {sorted(values)}, "
-                                    f"found {getattr(self, key)!r}")
+                raise ProtocolError(f"protocol {self.name}: {key} must be one of "
+                                    f"{sorted(values, key=str)}, found {getattr(self, key)!r}")
+        if self.pipeline == "y-first" and (self.channel != "y" or self.lr_resize != "matlab-bicubic"
+                                           or self.ssim_channel is not None):
+            raise ProtocolError(f"protocol {self.name}: the y-first pipeline works on the Y plane "
+                                f"made with MATLAB bicubic: expected channel='y', lr_resize="
+                                f"'matlab-bicubic', ssim_channel=None")
         s = self.ssim
         if not (isinstance(s.window, int) and s.window >= 3 and s.window % 2 == 1
                 and s.sigma > 0 and s.k1 > 0 and s.k2 > 0):
             raise ProtocolError(f"protocol {self.name}: ssim must have an odd window >= 3 and "
                                 f"positive sigma, k1, k2, found {s}")
-        if not (self.border == "scale" or isinstance(self.border, int) and self.border >= 0):
-            raise ProtocolError(f"protocol {self.name}: border must be 'scale' or an int >= 0, "
-                                f"found {self.border!r}")
+        try:
+            self.crop(4)
+        except ValueError:
+            raise ProtocolError(f"protocol {self.name}: border must be 'scale', 'scale+N' or an "
+                                f"int >= 0, found {self.border!r}") from None
 
     @property
     def id(self) -> str:
         return f"{self.name}@{self.version}"
 
     def crop(self, scale: int) -> int:
-        return scale if self.border == "scale" else int(self.border)
+        """Border pixels cropped at ``scale``."""
+        b = self.border
+        if isinstance(b, bool):
+            raise ValueError(b)
+        if isinstance(b, int):
+            if b < 0:
+                raise ValueError(b)
+            return b
+        if b == "scale":
+            return scale
+        head, plus, extra = str(b).partition("+")
+        if head != "scale" or not plus or not extra.isdigit():
+            raise ValueError(b)
+        return scale + int(extra)
+
+    def lr_signature(self) -> tuple[object, ...]:
+        """The fields that decide the LR input and the SR pass: protocols that share it can be
+        scored from one SR output (``srrepro protocols``)."""
+        return (self.pipeline, self.hr_modcrop, self.lr_resize, self.lr_quantize,
+                self.y_rounding if self.pipeline == "y-first" else None,
+                self.grayscale if self.pipeline == "y-first" else None)
 
     def choices(self) -> dict[str, Any]:
         """The fields that change numbers (everything but name, version, description)."""
@@ -148,6 +192,27 @@ _register(Protocol(
 _register(Protocol(
     name="rgb", version=1, channel="rgb",
     description="PSNR/SSIM on the three RGB channels (perceptual-SR papers that do not use Y)"))
+_register(Protocol(
+    name="matlab-y-yfirst", version=1, pipeline="y-first", lr_quantize=False,
+    description="the early MATLAB scripts (SRCNN demo_SR.m): Y extracted from the uint8 HR "
+                "first, the Y plane resized in double (LR not quantized), bicubic SR of that "
+                "plane rounded to uint8; parameter-free methods only. Reproduces the "
+                "literature bicubic rows of Set5 and B100 x2-x4 within 0.003 dB"))
+_register(Protocol(
+    name="matlab-y-pil", version=1, lr_resize="pil-bicubic",
+    description="as matlab-y, but LR made with Pillow's bicubic resize on the uint8 image "
+                "(Python data pipelines)"))
+_register(Protocol(
+    name="matlab-y-border0", version=1, border=0,
+    description="as matlab-y, but no border is cropped before the metrics"))
+_register(Protocol(
+    name="matlab-y-border-s6", version=1, border="scale+6",
+    description="as matlab-y, but scale+6 border pixels cropped (EDSR-PyTorch's shave on its "
+                "validation split)"))
+_register(Protocol(
+    name="matlab-y-ssim-rgb", version=1, ssim_channel="rgb",
+    description="PSNR on rounded Y as matlab-y, SSIM as the mean over the RGB channels "
+                "(papers that report multichannel SSIM)"))
 
 
 def get_protocol(name: str | None = None) -> Protocol:

@@ -13,10 +13,10 @@ from bench.cells import Cell, table_cells
 from bench.data.atomic import atomic_write_text
 from bench.data.datasets import get_manifest, hr_dir, image_paths
 from bench.errors import SRReproError
-from bench.evaluate import EvalRequest, evaluate
+from bench.evaluate import EvalRequest, evaluate, evaluate_protocols
 from bench.paths import results_root
-from bench.protocol import PROTOCOLS
 from bench.published import TableSpec, load_table
+from bench.sensitivity import applicable
 from methods import find_weights
 
 
@@ -77,11 +77,13 @@ def reproduce(table_id: str, data_root: Path | None = None, results_dir: Path | 
 
 def protocol_sensitivity(spec: TableSpec, data_root: Path | None, results_dir: Path | None,
                          ds_status: dict[str, str], progress: bool) -> list[dict[str, Any]]:
-    """Parameter-free rows (bicubic) under every protocol: shows which one the paper used."""
+    """Parameter-free rows (bicubic) under every protocol, one SR pass per LR input: shows
+    which protocol the paper used."""
     out = []
     for row in spec.rows:
         if not row.method or methods.get_card(row.method).trainable:
             continue
+        protocols = applicable(row.method)
         for scale in spec.scales:
             for ds in spec.datasets:
                 if ds_status[ds]:
@@ -91,10 +93,10 @@ def protocol_sensitivity(spec: TableSpec, data_root: Path | None, results_dir: P
                 for metric in spec.metrics:
                     pub = spec.value(row.label, ds, scale, metric)
                     entry["published"][metric] = pub.value if pub else None
-                for p in PROTOCOLS.values():
-                    r = evaluate(EvalRequest(row.method, ds, scale, p), data_root, results_dir,
-                                 progress=progress)
-                    entry["protocols"][p.id] = {m: float(r[m]) for m in spec.metrics}
+                results = evaluate_protocols(EvalRequest(row.method, ds, scale), protocols,
+                                             data_root, results_dir, progress=progress)
+                for p, r in zip(protocols, results):
+                    entry["protocols"][p.id] = {m: float(r[m]) for m in spec.metrics if m in r}
                 entry["nearest"] = _nearest(entry)
                 out.append(entry)
     return out

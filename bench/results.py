@@ -156,11 +156,10 @@ class ResultFolder:
         to its manifest digest (None when unknown). Dropped: a torn line, rows of images
         outside the dataset, of another digest or with missing metrics; repeated rows (two
         writers) count once when they agree and are all dropped (recomputed) when not."""
-        if not self.partial.exists():
-            return []
         rows: dict[str, dict[str, Any]] = {}
         conflicting: set[str] = set()
-        for line in self.partial.read_text().splitlines():
+        lines = [line for f in self._partials() for line in f.read_text().splitlines()]
+        for line in lines:
             try:
                 r = json.loads(line)
             except json.JSONDecodeError:
@@ -180,11 +179,19 @@ class ResultFolder:
 
     def start(self, rows: list[dict[str, Any]]) -> None:
         """Rewrite the partial file with exactly ``rows`` (the validated ones)."""
+        for f in self._partials():
+            f.unlink()
         atomic_write_text(self.partial, "".join(json.dumps(r) + "\n" for r in rows))
 
-    def append(self, row: dict[str, Any]) -> None:
-        with open(self.partial, "a") as f:
+    def append(self, row: dict[str, Any], suffix: str = "") -> None:
+        """Add one finished row; ``suffix`` names another writer's own partial file
+        (``.rank1``... under torchrun, where rank 0 holds the lock for the whole job)."""
+        path = self.partial.with_name(f"rows.partial{suffix}.jsonl")
+        with open(path, "a") as f:
             f.write(json.dumps(row) + "\n")  # no fsync per row: a torn last line is dropped
+
+    def _partials(self) -> list[Path]:
+        return sorted(self.path.glob("rows.partial*.jsonl"))
 
     def publish(self, rows: list[dict[str, Any]], names: list[str],
                 summary: dict[str, Any]) -> None:
@@ -198,12 +205,15 @@ class ResultFolder:
                               f"repeated {dup}); rerun the evaluation with --force")
         atomic_write_text(self.summary_json, json.dumps(summary, indent=1, sort_keys=True) + "\n")
         atomic_write_text(self.rows_csv, rows_to_csv(rows, self.key.metrics))
-        self.partial.unlink(missing_ok=True)
+        for f in self._partials():
+            f.unlink()
 
     def discard_partial(self) -> None:
         """Drop the rows of a run that failed for a reason a rerun cannot fix (and the
         folder, unless it holds a finished result)."""
-        self.partial.unlink(missing_ok=True)
+        if self.path.is_dir():
+            for f in self._partials():
+                f.unlink()
         try:
             self.path.rmdir()
         except OSError:

@@ -23,7 +23,7 @@ CORE_SOURCES = {
     "bench/metrics/_common.py": "a8d4b75168eac545",
     "bench/metrics/psnr.py": "725079622deab796",
     "bench/metrics/ssim.py": "3f744bba28806dab",
-    "bench/pipeline.py": "fcba7b16ee1bfde9",
+    "bench/pipeline.py": "9557d2a6303c631d",
     "bench.evaluate._forward": "375ab59bbdaa6019",
 }
 

@@ -412,7 +412,7 @@ def test_get_protocol_wrong_version():
 
 @pytest.mark.parametrize("field,value", [("channel", "ycbcr"), ("y_rounding", "round"),
                                          ("grayscale", "avg"), ("border", -1), ("border", "2"),
-                                         ("lr_resize", "pil-bicubic")])
+                                         ("lr_resize", "lanczos")])
 def test_invalid_protocol_fields_raise(field, value):
     with pytest.raises(ProtocolError, match=field):
         dataclasses.replace(DEFAULT, **{field: value})
