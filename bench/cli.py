@@ -29,6 +29,27 @@ def _protocol_names() -> list[str]:
     return list(PROTOCOLS)
 
 
+def _method_args(p: argparse.ArgumentParser) -> None:
+    """What to run and how: the arguments ``eval`` and ``protocols`` share."""
+    p.add_argument("--method", required=True, help="registered method (see `srrepro methods`)")
+    p.add_argument("--weights", default=None, help="checkpoint path or URL (default: the "
+                   "official file when it is in ~/.cache/srrepro/weights)")
+    p.add_argument("--dataset", required=True, help=f"one of: {_dataset_names()}")
+    p.add_argument("--scale", type=int, required=True, choices=SCALES)
+    p.add_argument("--format", choices=["text", "json"], default="text",
+                   help="json: the last line of stdout is one JSON object")
+    p.add_argument("--force", action="store_true",
+                   help="recompute even if a result is stored (the old one is replaced only "
+                        "when the new one is complete)")
+    p.add_argument("--self-ensemble", action="store_true", help="x8 geometric self-ensemble (+)")
+    p.add_argument("--tile", type=int, default=None, help="tiled inference with LR tiles of this size")
+    p.add_argument("--tile-overlap", type=int, default=None,
+                   help="LR pixels of context around each tile (default: "
+                        "methods.inference.DEFAULT_OVERLAP, 32)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps (must exist)")
+    p.add_argument("--amp", action="store_true", help="autocast (fp16 on CUDA, bf16 on CPU)")
+
+
 def _common(p: argparse.ArgumentParser, data: bool = True) -> None:
     if data:
         p.add_argument("--data-root", type=Path, default=None,
@@ -71,15 +92,22 @@ def cmd_datasets(a: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_eval(a: argparse.Namespace) -> int:
-    from bench.evaluate import EvalRequest, evaluate
+def _request(a: argparse.Namespace):  # -> bench.evaluate.EvalRequest (imported lazily)
+    """The evaluation request of ``eval``/``protocols`` arguments (see :func:`_method_args`)."""
+    from bench.evaluate import EvalRequest
     from bench.protocol import get_protocol
 
     overlap = {} if a.tile_overlap is None else {"tile_overlap": a.tile_overlap}
-    req = EvalRequest(method=a.method, dataset=a.dataset, scale=a.scale,
-                      protocol=get_protocol(a.protocol), weights=a.weights,
-                      self_ensemble=a.self_ensemble, tile=a.tile, device=a.device, amp=a.amp,
-                      **overlap)
+    return EvalRequest(method=a.method, dataset=a.dataset, scale=a.scale,
+                       protocol=get_protocol(getattr(a, "protocol", None)), weights=a.weights,
+                       self_ensemble=a.self_ensemble, tile=a.tile, device=a.device, amp=a.amp,
+                       **overlap)
+
+
+def cmd_eval(a: argparse.Namespace) -> int:
+    from bench.evaluate import evaluate
+
+    req = _request(a)
     t = time.perf_counter()
     r = evaluate(req, a.data_root, a.results_dir, force=a.force, progress=not a.quiet)
     if os.environ.get("RANK", "0") != "0":
@@ -99,13 +127,9 @@ def cmd_eval(a: argparse.Namespace) -> int:
 
 
 def cmd_protocols(a: argparse.Namespace) -> int:
-    from bench.evaluate import EvalRequest
     from bench.sensitivity import protocol_table
 
-    overlap = {} if a.tile_overlap is None else {"tile_overlap": a.tile_overlap}
-    req = EvalRequest(method=a.method, dataset=a.dataset, scale=a.scale, weights=a.weights,
-                      self_ensemble=a.self_ensemble, tile=a.tile, device=a.device, amp=a.amp,
-                      **overlap)
+    req = _request(a)
     rows = protocol_table(req, a.data_root, a.results_dir, force=a.force, progress=not a.quiet)
     if os.environ.get("RANK", "0") != "0":
         return 0
@@ -285,25 +309,9 @@ def build_parser() -> argparse.ArgumentParser:
     e = add("eval", "evaluate one method on one dataset at one scale",
             "Generate LR images under the protocol, run the method, score PSNR/SSIM and store "
             "the result (reused only when every input that can change it is equal).")
-    e.add_argument("--method", required=True, help="registered method (see `srrepro methods`)")
-    e.add_argument("--weights", default=None, help="checkpoint path or URL (default: the "
-                   "official file when it is in ~/.cache/srrepro/weights)")
-    e.add_argument("--dataset", required=True, help=f"one of: {_dataset_names()}")
-    e.add_argument("--scale", type=int, required=True, choices=SCALES)
+    _method_args(e)
     e.add_argument("--protocol", default=None, choices=_protocol_names(),
                    help="evaluation protocol (default matlab-y; see README)")
-    e.add_argument("--format", choices=["text", "json"], default="text",
-                   help="json: the last line of stdout is one JSON object")
-    e.add_argument("--force", action="store_true",
-                   help="recompute even if a result is stored (the old one is replaced only "
-                        "when the new one is complete)")
-    e.add_argument("--self-ensemble", action="store_true", help="x8 geometric self-ensemble (+)")
-    e.add_argument("--tile", type=int, default=None, help="tiled inference with LR tiles of this size")
-    e.add_argument("--tile-overlap", type=int, default=None,
-                   help="LR pixels of context around each tile (default: "
-                        "methods.inference.DEFAULT_OVERLAP, 32)")
-    e.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps (must exist)")
-    e.add_argument("--amp", action="store_true", help="autocast (fp16 on CUDA, bf16 on CPU)")
     _common(e)
     e.set_defaults(func=cmd_eval)
 
@@ -312,18 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
              "every named protocol: how far each number moves with the choices papers vary "
              "(Y rounding, grayscale policy, border, SSIM channels, PIL vs MATLAB LR, the "
              "Y-first pipeline). Each result is stored like an `eval`.")
-    pr.add_argument("--method", required=True, help="registered method (see `srrepro methods`)")
-    pr.add_argument("--weights", default=None, help="checkpoint path or URL (as for eval)")
-    pr.add_argument("--dataset", required=True, help=f"one of: {_dataset_names()}")
-    pr.add_argument("--scale", type=int, required=True, choices=SCALES)
-    pr.add_argument("--format", choices=["text", "json"], default="text",
-                    help="json: the last line of stdout is one JSON object")
-    pr.add_argument("--force", action="store_true", help="recompute stored results")
-    pr.add_argument("--self-ensemble", action="store_true", help="x8 geometric self-ensemble (+)")
-    pr.add_argument("--tile", type=int, default=None, help="tiled inference with LR tiles of this size")
-    pr.add_argument("--tile-overlap", type=int, default=None, help="LR context around each tile")
-    pr.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps (must exist)")
-    pr.add_argument("--amp", action="store_true", help="autocast (fp16 on CUDA, bf16 on CPU)")
+    _method_args(pr)
     _common(pr)
     pr.set_defaults(func=cmd_protocols)
 
