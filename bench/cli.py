@@ -29,9 +29,10 @@ def _protocol_names() -> list[str]:
     return list(PROTOCOLS)
 
 
-def _method_args(p: argparse.ArgumentParser) -> None:
+def _method_args(p: argparse.ArgumentParser, method_required: bool = True) -> None:
     """What to run and how: the arguments ``eval`` and ``protocols`` share."""
-    p.add_argument("--method", required=True, help="registered method (see `srrepro methods`)")
+    p.add_argument("--method", required=method_required,
+                   help="registered method (see `srrepro methods`)")
     p.add_argument("--weights", default=None, help="checkpoint path or URL (default: the "
                    "official file when it is in ~/.cache/srrepro/weights)")
     p.add_argument("--dataset", required=True, help=f"one of: {_dataset_names()}")
@@ -101,15 +102,29 @@ def _request(a: argparse.Namespace):  # -> bench.evaluate.EvalRequest (imported 
     return EvalRequest(method=a.method, dataset=a.dataset, scale=a.scale,
                        protocol=get_protocol(getattr(a, "protocol", None)), weights=a.weights,
                        self_ensemble=a.self_ensemble, tile=a.tile, device=a.device, amp=a.amp,
-                       **overlap)
+                       save_sr=getattr(a, "save_sr", None), **overlap)
 
 
 def cmd_eval(a: argparse.Namespace) -> int:
-    from bench.evaluate import evaluate
+    from bench.evaluate import evaluate, score_folder
+    from bench.protocol import get_protocol
 
-    req = _request(a)
+    if (a.method is None) == (a.sr_dir is None):
+        raise SRReproError("expected exactly one of --method (run a method here) or --sr-dir "
+                           "(score SR images made elsewhere)")
     t = time.perf_counter()
-    r = evaluate(req, a.data_root, a.results_dir, force=a.force, progress=not a.quiet)
+    if a.sr_dir is not None:
+        if a.label is None:
+            raise SRReproError("--sr-dir needs --label NAME: the name its result is stored and "
+                               "reported under")
+        if a.weights or a.save_sr or a.self_ensemble or a.tile or a.amp or a.device != "cpu":
+            raise SRReproError("--sr-dir scores given images: expected no --weights, --save-sr, "
+                               "--self-ensemble, --tile, --amp or --device")
+        r = score_folder(a.sr_dir, a.label, a.dataset, a.scale, get_protocol(a.protocol),
+                         a.data_root, a.results_dir, force=a.force, progress=not a.quiet)
+    else:
+        r = evaluate(_request(a), a.data_root, a.results_dir, force=a.force,
+                     progress=not a.quiet)
     if os.environ.get("RANK", "0") != "0":
         return 0  # under torchrun every rank returns the same result; rank 0 reports it
     out = {k: r[k] for k in ("method", "weights", "weights_sha256", "dataset", "scale",
@@ -309,9 +324,18 @@ def build_parser() -> argparse.ArgumentParser:
     e = add("eval", "evaluate one method on one dataset at one scale",
             "Generate LR images under the protocol, run the method, score PSNR/SSIM and store "
             "the result (reused only when every input that can change it is equal).")
-    _method_args(e)
+    _method_args(e, method_required=False)
     e.add_argument("--protocol", default=None, choices=_protocol_names(),
                    help="evaluation protocol (default matlab-y; see README)")
+    e.add_argument("--sr-dir", type=Path, default=None,
+                   help="instead of --method: score the SR images in this folder (made by any "
+                        "other code; matched to the dataset by name, _x4/_SR/_METHOD suffixes "
+                        "allowed) against the dataset's HR images")
+    e.add_argument("--label", default=None, help="with --sr-dir: the name to store and report "
+                                                 "the result under")
+    e.add_argument("--save-sr", type=Path, default=None,
+                   help="also write the method's uint8 SR images here (PNG, the dataset's "
+                        "file names); the evaluation then runs even when a result is stored")
     _common(e)
     e.set_defaults(func=cmd_eval)
 

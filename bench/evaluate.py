@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import math
+import re
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -13,10 +15,12 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
+from PIL import Image
 from torch import nn
 from tqdm import tqdm
 
 import methods
+from bench.data.atomic import atomic_write_bytes
 from bench.data.datasets import DatasetManifest, get_manifest, image_paths, verify_image
 from bench.data.images import load_image
 from bench.errors import ProtocolError, ResultError, SRReproError
@@ -26,7 +30,8 @@ from bench import distributed
 from bench import protocol as _protocol
 from bench.protocol import Protocol, get_protocol
 from bench.results import EvalKey, InferenceOptions, ResultFolder, environment
-from methods.inference import DEFAULT_OVERLAP, amp_dtype, resolve_device, run_model
+from bench.sources import FolderSource, ModelSource, Source, match_sr_files
+from methods.inference import DEFAULT_OVERLAP, amp_dtype, resolve_device
 from methods.progress import quiet as _quiet
 
 METRICS = ("psnr", "ssim")
@@ -46,6 +51,7 @@ class EvalRequest:
     tile_overlap: int = DEFAULT_OVERLAP
     device: str = "cpu"
     amp: bool = False
+    save_sr: Path | None = None  # also write the uint8 SR images here (not part of the key)
 
 
 @dataclass(frozen=True)
@@ -81,22 +87,6 @@ def build_model(req: EvalRequest) -> Loaded:
         raise ResultError(f"weights of {card.name} from {source!r} have no file digest: "
                           f"expected a checkpoint file or URL so results can be keyed by it")
     return Loaded(model.eval(), digest, digest[:12])
-
-
-def _forward(model: nn.Module, lr: torch.Tensor, req: EvalRequest, device: torch.device,
-             exact: bool) -> torch.Tensor:
-    """LR 3×h×w in [0,255] → SR 3×H×W in [0,255] (float64, not yet quantized).
-
-    Networks see RGB in [0,1]. Parameter-free MATLAB-exact methods (bicubic) run in float64
-    on the 0-255 values themselves, as MATLAB resizes uint8 images: dividing by 255 first
-    moves exact .5 ties across the rounding boundary.
-    """
-    x = lr if exact else (lr / 255.0).float()
-    y = run_model(model, x[None], device=device, amp=req.amp and not exact,
-                  self_ensemble=req.self_ensemble, tile=req.tile, overlap=req.tile_overlap,
-                  scale=req.scale)
-    y = y[0].to(torch.float64)
-    return y if exact else y * 255.0
 
 
 def data_fingerprint(manifest: DatasetManifest, paths: list[Path], scale: int) -> str:
@@ -150,7 +140,8 @@ def evaluate_protocols(req: EvalRequest, protocols: list[Protocol], data_root: P
     (:meth:`Protocol.lr_signature`); each result is stored under its own key.
     ``req.protocol`` is ignored. Under ``torchrun`` the images are split across ranks and
     rank 0 gathers the rows, holds the locks and writes the store; every rank returns the
-    same summaries.
+    same summaries. With ``req.save_sr`` the SR images of the first protocol are written
+    there as PNG (the evaluation then runs even when a result is stored).
     """
     card = methods.get_card(req.method)  # unknown names fail before any data is touched
     manifest = get_manifest(req.dataset)
@@ -166,40 +157,81 @@ def evaluate_protocols(req: EvalRequest, protocols: list[Protocol], data_root: P
     run_device = torch.device("cpu") if exact else (ranks.device(device) if ranks else device)
     paths = image_paths(manifest, data_root)
     loaded = build_model(req)
+    source = ModelSource(card.name, loaded.model, loaded.weights_sha256, loaded.weights_label,
+                         exact, run_device, req.scale, req.amp, req.self_ensemble, req.tile,
+                         req.tile_overlap)
     options = InferenceOptions(
         self_ensemble=req.self_ensemble, tile=req.tile,
         tile_overlap=req.tile_overlap if req.tile is not None else None,
         device_type=run_device.type,
         amp_dtype=str(amp_dtype(run_device)).removeprefix("torch.") if req.amp and not exact else None)
-    data = data_fingerprint(manifest, paths, req.scale)
+    return _evaluate(source, manifest, paths, req.scale, protocols, options, ranks, data_root,
+                     results_dir, force or req.save_sr is not None, force, progress, wait,
+                     req.save_sr, req.weights)
+
+
+_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
+
+
+def score_folder(sr_dir: Path, label: str, dataset: str, scale: int,
+                 protocol: Protocol | None = None, data_root: Path | None = None,
+                 results_dir: Path | None = None, force: bool = False, progress: bool = True,
+                 wait: bool = True) -> dict[str, Any]:
+    """Score SR images made by any other code (``srrepro eval --sr-dir DIR --label L``)
+    against the dataset's HR images under ``protocol``; stored under method ``sr-dir:L``
+    and the digest of the folder's files, like any other result."""
+    if not _LABEL.match(label or ""):
+        raise SRReproError(f"--label {label!r}: expected a name of letters, digits and ._+- "
+                           f"(it names the stored result), e.g. --label edsr-official")
+    protocol = protocol or get_protocol()
+    if protocol.pipeline == "y-first":
+        raise ProtocolError(f"protocol {protocol.id} makes its own Y-plane SR; SR images from "
+                            f"a folder are RGB: use an RGB-first protocol")
+    manifest = get_manifest(dataset)
+    paths = image_paths(manifest, data_root)
+    files = match_sr_files(Path(sr_dir), [manifest.canonical_name(p.name) for p in paths])
+    source = FolderSource(label, files)
+    options = InferenceOptions(device_type="none")  # nothing runs here: the images are given
+    return _evaluate(source, manifest, paths, scale, [protocol], options,
+                     distributed.current("cpu"), data_root, results_dir, force, force,
+                     progress, wait, None, str(sr_dir))[0]
+
+
+def _evaluate(source: Source, manifest: DatasetManifest, paths: list[Path], scale: int,
+              protocols: list[Protocol], options: InferenceOptions,
+              ranks: distributed.Ranks | None, data_root: Path | None, results_dir: Path | None,
+              recompute: bool, force: bool, progress: bool, wait: bool,
+              save_dir: Path | None, weights_source: str | None) -> list[dict[str, Any]]:
+    """The store around one scoring pass: reuse, lock, resume, score, publish."""
+    data = data_fingerprint(manifest, paths, scale)
     root = results_root(results_dir)
     targets = []
     for p in protocols:
-        key = EvalKey(card.name, loaded.weights_sha256, manifest.name, req.scale, p, options,
+        key = EvalKey(source.method, source.weights_sha256, manifest.name, scale, p, options,
                       METRICS, data, core_version=_protocol.NUMERIC_CORE_VERSION)
         targets.append(_Target(p, key, ResultFolder(key, root)))
     main = ranks is None or ranks.is_main
     notify = _stderr if progress and main else None
     names = [manifest.canonical_name(p.name) for p in paths]
+    expected = {n: _scored_digest(manifest, n, scale) for n in names}
     results: dict[str, dict[str, Any]] = {}
 
     with contextlib.ExitStack() as stack:
         plan = None
         if main:
             for t in targets:
-                if not force and (done := t.folder.summary()) is not None:
+                if not recompute and (done := t.folder.summary()) is not None:
                     results[t.key.digest] = {**done, "reused": True, "result_dir": str(t.folder.path)}
             for t in sorted(targets, key=lambda t: t.key.digest):  # one lock order: no deadlock
                 if t.key.digest not in results:
                     stack.enter_context(t.folder.locked(wait=wait, notify=notify))
-            expected = {n: _scored_digest(manifest, n, req.scale) for n in names}
             for t in targets:
                 if t.key.digest in results:
                     continue
-                if not force and (done := t.folder.summary()) is not None:  # finished meanwhile
+                if not recompute and (done := t.folder.summary()) is not None:  # finished meanwhile
                     results[t.key.digest] = {**done, "reused": True, "result_dir": str(t.folder.path)}
                     continue
-                t.rows = [] if force else t.folder.resume_rows(expected)
+                t.rows = [] if recompute else t.folder.resume_rows(expected)
                 t.resumed = len(t.rows)
                 t.folder.start(t.rows)
             plan = {t.key.digest: sorted(t.done) for t in targets if t.key.digest not in results}
@@ -212,8 +244,8 @@ def evaluate_protocols(req: EvalRequest, protocols: list[Protocol], data_root: P
                     if any(n not in done[t.key.digest] for t in pending)]
             mine = todo if ranks is None else todo[ranks.rank::ranks.world]
             t0 = time.perf_counter()
-            error = _run(mine, pending, done, req, card.name, manifest, loaded, run_device, exact,
-                         len(names) - len(todo), len(names), progress and main)
+            error = _run(mine, pending, done, source, scale, manifest, len(names) - len(todo),
+                         len(names), progress and main, save_dir)
             if ranks is not None:
                 gathered = ranks.all_gather(error)
                 error = next((e for e in gathered if e is not None), None)
@@ -225,11 +257,11 @@ def evaluate_protocols(req: EvalRequest, protocols: list[Protocol], data_root: P
             if main:
                 order = {n: i for i, n in enumerate(names)}
                 for t in pending:
-                    t.rows = t.folder.resume_rows({n: _scored_digest(manifest, n, req.scale)
-                                                   for n in names})
+                    t.rows = t.folder.resume_rows(expected)
                     t.rows.sort(key=lambda r: order[r["image"]])
-                    summary = _summary(t.key, req, loaded, t.rows, time.perf_counter() - t0,
-                                       t.resumed, run_device, ranks.world if ranks else 1)
+                    summary = _summary(t.key, source, weights_source, t.rows,
+                                       time.perf_counter() - t0, t.resumed,
+                                       ranks.world if ranks else 1)
                     t.folder.publish(t.rows, names, summary)
                     results[t.key.digest] = {**summary, "reused": False,
                                              "result_dir": str(t.folder.path)}
@@ -239,15 +271,15 @@ def evaluate_protocols(req: EvalRequest, protocols: list[Protocol], data_root: P
 
 
 def _run(items: list[tuple[str, Path]], targets: list[_Target], done: dict[str, set[str]],
-         req: EvalRequest, method: str, manifest: DatasetManifest, loaded: Loaded,
-         device: torch.device, exact: bool, skipped: int, total: int,
-         progress: bool) -> SRReproError | None:
+         source: Source, scale: int, manifest: DatasetManifest, skipped: int, total: int,
+         progress: bool, save_dir: Path | None) -> SRReproError | None:
     """Score ``items`` under every target protocol that lacks them, appending each row to its
     folder's partial file as it is finished (this rank's own file under torchrun). Returns
     the first user-facing error instead of raising, so ranks can agree on it."""
     groups: dict[tuple[object, ...], list[_Target]] = {}
     for t in targets:
         groups.setdefault(t.protocol.lr_signature(), []).append(t)
+    primary = targets[0].protocol.lr_signature()
     rank = dist.get_rank() if dist.is_initialized() else 0
     rank_suffix = f".rank{rank}" if rank else ""
 
@@ -255,42 +287,45 @@ def _run(items: list[tuple[str, Path]], targets: list[_Target], done: dict[str, 
         name, path = item
         t_start = time.perf_counter()
         image = load_image(path)
-        scored = verify_image(manifest, image, path, req.scale)
+        scored = verify_image(manifest, image, path, scale)
         pixels = to_tensor(image.pixels)
         out = []
-        for group in groups.values():
+        for signature, group in groups.items():
             wanted = [t for t in group if name not in done[t.key.digest]]
-            if not wanted:
+            if not wanted and not (save_dir and signature == primary):
                 continue
             for t in wanted[1:]:  # borders differ within a group: each must fit the image
-                check_size(pixels.shape[-2], pixels.shape[-1], req.scale, t.protocol, str(path))
-            hr, lr = prepare(pixels, req.scale, wanted[0].protocol, str(path))
-            x = lr.expand(3, -1, -1) if lr.shape[0] == 1 and wanted[0].protocol.pipeline != "y-first" else lr
-            sr = _forward(loaded.model, x, req, device, exact)
+                check_size(pixels.shape[-2], pixels.shape[-1], scale, t.protocol, str(path))
+            protocol = (wanted or group)[0].protocol
+            hr, lr = prepare(pixels, scale, protocol, str(path))
+            x = lr.expand(3, -1, -1) if lr.shape[0] == 1 and protocol.pipeline != "y-first" else lr
+            sr = source.sr(name, x, tuple(hr.shape))
             expected_shape = (x.shape[0], hr.shape[-2], hr.shape[-1])
             if tuple(sr.shape) != expected_shape:
-                raise ResultError(f"method {method} returned shape {tuple(sr.shape)} for "
+                raise ResultError(f"method {source.method} returned shape {tuple(sr.shape)} for "
                                   f"{path.name}: expected {expected_shape}")
             if not torch.isfinite(sr.sum()):  # one reduction instead of an elementwise mask
-                raise ResultError(f"method {method} produced non-finite values (NaN/inf) on "
-                                  f"{path.name}: expected finite output; check the weights "
-                                  f"({loaded.weights_label}) and the input range [0,1]")
+                raise ResultError(f"method {source.method} produced non-finite values (NaN/inf) "
+                                  f"on {path.name}: expected finite output; check the weights "
+                                  f"({source.weights_label}) and the input range [0,1]")
             quantized = quantize(sr)
+            if save_dir and signature == primary:
+                save_png(quantized, Path(save_dir) / f"{Path(name).stem}.png")
             for t in wanted:
-                p, s = measure(quantized if t.protocol.sr_quantize else sr, hr, req.scale, t.protocol)
+                p, s = measure(quantized if t.protocol.sr_quantize else sr, hr, scale, t.protocol)
                 out.append((t, {"image": name, "psnr": p, "ssim": s, "height": hr.shape[-2],
                                 "width": hr.shape[-1], "gray": image.is_gray,
                                 "pixel_sha256": image.pixel_sha256, "scored_sha256": scored,
                                 "seconds": time.perf_counter() - t_start, "rank": rank}))
         return out
 
-    # Cheap per-image work (parameter-free methods) runs on two threads: decoding, hashing
-    # and torch ops release the GIL. Networks use torch's own intra-op threads instead.
-    workers = 2 if exact else 1
+    # Cheap per-image work (parameter-free methods, given SR images) runs on two threads:
+    # decoding, hashing and torch ops release the GIL. Networks use torch's intra-op threads.
+    workers = 1 if isinstance(source, ModelSource) and not source.exact else 2
     try:
         with ThreadPoolExecutor(max_workers=workers) as pool, \
                 tqdm(total=total, initial=skipped, disable=_quiet(progress), leave=False,
-                     desc=f"{method} {manifest.name} x{req.scale}") as bar:
+                     desc=f"{source.method} {manifest.name} x{scale}") as bar:
             for rows in pool.map(process, items):
                 for t, row in rows:
                     t.folder.append(row, rank_suffix)
@@ -300,28 +335,38 @@ def _run(items: list[tuple[str, Path]], targets: list[_Target], done: dict[str, 
     return None
 
 
+def save_png(image: torch.Tensor, path: Path) -> None:
+    """Write a C×H×W uint8-valued tensor (C = 1 or 3) as a PNG, atomically."""
+    arr = image.to(torch.uint8).permute(1, 2, 0).numpy()
+    buf = io.BytesIO()
+    Image.fromarray(arr[..., 0] if arr.shape[2] == 1 else arr).save(buf, format="PNG")
+    atomic_write_bytes(path, buf.getvalue())
+
+
 def _scored_digest(manifest: DatasetManifest, name: str, scale: int) -> str | None:
     entry = manifest.entry(name)
     return (entry.modcrop_sha256 or {}).get(f"x{scale}") if entry is not None else None
 
 
-def _summary(key: EvalKey, req: EvalRequest, loaded: Loaded, rows: list[dict[str, Any]],
-             seconds: float, resumed: int, device: torch.device, world: int) -> dict[str, Any]:
+def _summary(key: EvalKey, source: Source, weights_source: str | None,
+             rows: list[dict[str, Any]], seconds: float, resumed: int,
+             world: int) -> dict[str, Any]:
     means = {}
     for m in key.metrics:
         vals = [r[m] for r in rows]
         means[m] = math.inf if any(math.isinf(v) for v in vals) else sum(vals) / len(vals)
     return {
-        "key": key.to_dict(), "method": key.method, "weights": loaded.weights_label,
-        "weights_sha256": loaded.weights_sha256, "weights_source": req.weights,
+        "key": key.to_dict(), "method": key.method, "weights": source.weights_label,
+        "weights_sha256": source.weights_sha256, "weights_source": weights_source,
         "dataset": key.dataset, "scale": key.scale, "protocol": key.protocol.id,
         "protocol_fingerprint": key.protocol.fingerprint,
         "protocol_choices": key.protocol.choices(), "n_images": len(rows), **means,
         "rows": rows, "seconds": seconds, "resumed_images": resumed,
-        "options": {"self_ensemble": req.self_ensemble, "tile": req.tile,
-                    "tile_overlap": key.options.tile_overlap, "device": str(device),
+        "options": {"self_ensemble": key.options.self_ensemble, "tile": key.options.tile,
+                    "tile_overlap": key.options.tile_overlap,
+                    "device": str(getattr(source, "device", "none")),
                     "amp": key.options.amp_dtype, "processes": world},
         "core_version": key.core_version, "data_verified": key.data.startswith("manifest:"),
-        "environment": environment(str(device)),
+        "environment": environment(str(getattr(source, "device", "cpu"))),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }

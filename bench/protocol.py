@@ -17,8 +17,8 @@ from typing import Any
 from bench.errors import ProtocolError
 
 # Version of the numeric core: every code path a stored number passes through (methods/
-# imresize.py, bench/ops/color.py, bench/metrics/, bench/pipeline.py, the evaluation loop's
-# forward in bench/evaluate.py). Results made by another version are never reused. Bump it
+# imresize.py, bench/ops/color.py, bench/metrics/, bench/pipeline.py, the forward of
+# bench/sources.ModelSource). Results made by another version are never reused. Bump it
 # when any number can change; tests/test_core_version.py fails when those files change, to
 # make that decision explicit.
 NUMERIC_CORE_VERSION = 2  # 2: bicubic resizes in the 0-255 domain (MATLAB ties)

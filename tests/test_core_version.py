@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 
-import bench.evaluate as ev
+from bench.sources import ModelSource
 from bench.protocol import NUMERIC_CORE_VERSION
 from tests.conftest import ROOT
 
@@ -24,13 +24,13 @@ CORE_SOURCES = {
     "bench/metrics/psnr.py": "725079622deab796",
     "bench/metrics/ssim.py": "3f744bba28806dab",
     "bench/pipeline.py": "9557d2a6303c631d",
-    "bench.evaluate._forward": "375ab59bbdaa6019",
+    "bench.sources.ModelSource.sr": "15d497879fe24f16",
 }
 
 
 def _digest(name: str) -> str:
-    if name == "bench.evaluate._forward":
-        text = inspect.getsource(ev._forward).encode()
+    if name == "bench.sources.ModelSource.sr":
+        text = inspect.getsource(ModelSource.sr).encode()
     else:
         text = (ROOT / name).read_bytes()
     return hashlib.sha256(text).hexdigest()[:16]

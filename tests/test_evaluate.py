@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-import bench.evaluate as ev
+from bench.sources import ModelSource
 import methods
 from bench.errors import DataError, ResultError, SRReproError
 from bench.evaluate import EvalRequest, evaluate
@@ -102,19 +102,19 @@ def _partial(root: Path) -> Path:
 
 @needs_data
 def test_interrupted_run_resumes_from_finished_images(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    real = ev._forward
+    real = ModelSource.sr
 
-    def flaky(model, lr, req, device, exact):  # type: ignore[no-untyped-def]
-        if lr.shape[-1] == 128:  # butterfly.png (256x256), the 3rd image: interrupt there
+    def flaky(self, name, lr, hr_shape):  # type: ignore[no-untyped-def]
+        if name == "butterfly.png":  # the 3rd image: interrupt there
             raise KeyboardInterrupt
-        return real(model, lr, req, device, exact)
+        return real(self, name, lr, hr_shape)
 
-    monkeypatch.setattr(ev, "_forward", flaky)
+    monkeypatch.setattr(ModelSource, "sr", flaky)
     with pytest.raises(KeyboardInterrupt):
         evaluate(EvalRequest("bicubic", "set5", 2), DATA, tmp_path, progress=False)
     assert not list(tmp_path.rglob("summary.json")) and not list(tmp_path.rglob("rows.csv"))
     assert len(_partial(tmp_path).read_text().splitlines()) == 2
-    monkeypatch.setattr(ev, "_forward", real)
+    monkeypatch.setattr(ModelSource, "sr", real)
     resumed = evaluate(EvalRequest("bicubic", "set5", 2), DATA, tmp_path, progress=False)
     assert resumed["resumed_images"] == 2 and resumed["n_images"] == 5
     fresh = evaluate(EvalRequest("bicubic", "set5", 2), DATA, tmp_path / "fresh", progress=False)
@@ -123,8 +123,8 @@ def test_interrupted_run_resumes_from_finished_images(tmp_path: Path, monkeypatc
 
 @needs_data
 def test_nan_output_is_an_error_and_leaves_no_result(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ev, "_forward", lambda model, lr, req, device, exact: torch.full(
-        (3, lr.shape[-2] * req.scale, lr.shape[-1] * req.scale), float("nan"), dtype=torch.float64))
+    monkeypatch.setattr(ModelSource, "sr", lambda self, name, lr, hr_shape: torch.full(
+        (3, *hr_shape[-2:]), float("nan"), dtype=torch.float64))
     with pytest.raises(ResultError, match="non-finite") as e:
         evaluate(EvalRequest("bicubic", "set5", 4), DATA, tmp_path, progress=False)
     assert "\n" not in str(e.value)

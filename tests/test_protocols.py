@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-import bench.evaluate as ev
+from bench.sources import ModelSource
 from bench.cli import main
 from bench.errors import ProtocolError
 from bench.evaluate import EvalRequest, evaluate, evaluate_protocols
@@ -95,18 +95,18 @@ def test_pil_lr_is_pillows_bicubic(tmp_path: Path) -> None:
 def test_one_pass_scores_every_protocol_exactly_as_separate_runs(tmp_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     calls = {"n": 0}
-    real = ev._forward
+    real = ModelSource.sr
 
     def counting(*args, **kwargs):  # type: ignore[no-untyped-def]
         calls["n"] += 1
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(ev, "_forward", counting)
+    monkeypatch.setattr(ModelSource, "sr", counting)
     protocols = applicable("bicubic")
     together = evaluate_protocols(EvalRequest("bicubic", "set14", 4), protocols, DATA,
                                   tmp_path / "one", progress=False)
     assert calls["n"] == 14 * 3  # one SR pass per image and distinct LR input, not 14 x 10
-    monkeypatch.setattr(ev, "_forward", real)
+    monkeypatch.setattr(ModelSource, "sr", real)
     for p, r in zip(protocols, together):
         alone = evaluate(EvalRequest("bicubic", "set14", 4, p), DATA, tmp_path / "sep", progress=False)
         assert [x["image"] for x in r["rows"]] == [x["image"] for x in alone["rows"]]

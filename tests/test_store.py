@@ -25,6 +25,7 @@ from bench.data.atomic import atomic_write_text
 from bench.errors import ResultError, SRReproError
 from bench.evaluate import EvalRequest, evaluate
 from bench.results import ResultFolder, StoreLocked
+from bench.sources import ModelSource
 from tests.conftest import DATA, ROOT, needs_data
 from tests.reference import matlab_numpy as ref
 
@@ -181,18 +182,18 @@ def test_two_concurrent_processes_store_one_correct_result(tmp_path: Path) -> No
 @needs_data
 def test_failed_forced_rerun_keeps_the_good_result(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     good = evaluate(EvalRequest("bicubic", "set5", 4), DATA, tmp_path, progress=False)
-    real = ev._forward
+    real = ModelSource.sr
     calls = {"n": 0}
 
-    def nan_on_third(model, lr, req, device, exact):  # type: ignore[no-untyped-def]
+    def nan_on_third(self, name, lr, hr_shape):  # type: ignore[no-untyped-def]
         calls["n"] += 1
-        y = real(model, lr, req, device, exact)
+        y = real(self, name, lr, hr_shape)
         return y * float("nan") if calls["n"] == 3 else y
 
-    monkeypatch.setattr(ev, "_forward", nan_on_third)
+    monkeypatch.setattr(ModelSource, "sr", nan_on_third)
     with pytest.raises(ResultError, match="non-finite"):
         evaluate(EvalRequest("bicubic", "set5", 4), DATA, tmp_path, force=True, progress=False)
-    monkeypatch.setattr(ev, "_forward", real)
+    monkeypatch.setattr(ModelSource, "sr", real)
     kept = evaluate(EvalRequest("bicubic", "set5", 4), DATA, tmp_path, progress=False)
     assert kept["reused"] and kept["psnr"] == good["psnr"] and kept["created"] == good["created"]
     assert not list(tmp_path.rglob("rows.partial.jsonl"))
