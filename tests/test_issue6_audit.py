@@ -114,3 +114,54 @@ def test_cli_exit_codes_for_version_and_usage(argv: list[str], code: int) -> Non
     from bench.cli import main
 
     assert main(argv) == code
+
+
+def _basicsr_style_y_psnr(sr_png: Path, hr_png: Path, scale: int) -> float:
+    """PSNR the way BasicSR scores with ``test_y_channel=True``, written out independently:
+    both images read as colour (cv2.IMREAD_COLOR replicates a gray image to three channels),
+    Y = 16 + (65.481 R + 128.553 G + 24.966 B) / 255 kept in float, ``scale`` border pixels
+    cropped, MSE in float64 (basicsr/metrics/psnr_ssim.py calculate_psnr, metric_util.py
+    to_y_channel, utils/color_util.py bgr2ycbcr)."""
+    import numpy as np
+    from PIL import Image
+
+    def y(path: Path, crop_to: tuple[int, int] | None = None) -> np.ndarray:
+        rgb = np.asarray(Image.open(path).convert("RGB"), dtype=np.float64)
+        if crop_to is not None:
+            rgb = rgb[:crop_to[0], :crop_to[1]]
+        return 16.0 + (rgb @ np.array([65.481, 128.553, 24.966])) / 255.0
+
+    ysr = y(sr_png)
+    yhr = y(hr_png, ysr.shape)
+    b = scale
+    mse = np.mean((ysr[b:-b, b:-b] - yhr[b:-b, b:-b]) ** 2)
+    return float(10.0 * np.log10(255.0 ** 2 / mse))
+
+
+@needs_data
+def test_float_y_gray3_is_what_basicsr_measures(tmp_path: Path) -> None:
+    """Before: `float-y` (gray images on their gray values) was labelled "BasicSR", but BasicSR
+    loads every image as colour: its numbers are `float-y-gray3` (Set14 x4: 26.092 vs 25.997)."""
+    import csv
+
+    from bench.evaluate import EvalRequest, evaluate
+    from bench.protocol import get_protocol
+
+    def rows(protocol: str, save: Path | None = None) -> tuple[dict, dict[str, float]]:
+        r = evaluate(EvalRequest("bicubic", "set14", 4, get_protocol(protocol), save_sr=save),
+                     DATA, tmp_path / "res", progress=False)
+        with open(Path(r["result_dir"]) / "rows.csv") as f:
+            return r, {row["image"]: float(row["psnr"]) for row in csv.DictReader(f)}
+
+    gray3, per_image = rows("float-y-gray3", tmp_path / "sr")
+    plain, per_image_plain = rows("float-y")
+    for name, value in per_image.items():
+        ref = _basicsr_style_y_psnr(tmp_path / "sr" / name, DATA / "Set14" / "HR" / name, 4)
+        assert value == pytest.approx(ref, abs=1e-6), name
+    assert gray3["psnr"] == pytest.approx(26.0918, abs=1e-4)
+    assert plain["psnr"] == pytest.approx(25.9973, abs=1e-4)
+    # only the gray image separates the two, by far more than rounding
+    differ = [k for k in per_image if abs(per_image[k] - per_image_plain[k]) > 1e-9]
+    assert differ == ["bridge.png"] and abs(per_image["bridge.png"] - per_image_plain["bridge.png"]) > 0.5
+    assert "BasicSR" in get_protocol("float-y-gray3").description
+    assert "BasicSR" not in get_protocol("float-y").description
