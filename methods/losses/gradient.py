@@ -27,7 +27,7 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from methods.errors import SRReproError
 
@@ -151,3 +151,32 @@ def progressive_dual_loss(sr: Sequence[Tensor], dual: Sequence[Tensor], lr: Tens
         for d, t in zip(dual[:n_dual], previous[:n_dual]):
             dual_loss = dual_loss + gs_loss(t, d, lam, pixel)
     return {"primal": primal, "dual": dual_loss, "total": primal + dual_loss}
+
+
+class GradientLoss(nn.Module):
+    """ℓ_G (eq. 2) as a module; ``forward(sr, hr)`` in the order of the pixel losses."""
+
+    def forward(self, sr: Tensor, hr: Tensor) -> Tensor:
+        return gradient_loss(hr, sr)
+
+
+class GPLoss(nn.Module):
+    """ℓ_GP (eq. 3) as a module; ``forward(sr, hr)``."""
+
+    def __init__(self, lam: float = PAPER_LAMBDA, pixel: PixelLoss = "l1") -> None:
+        super().__init__()
+        self.lam, self.pixel = lam, pixel
+
+    def forward(self, sr: Tensor, hr: Tensor) -> Tensor:
+        return gp_loss(hr, sr, self.lam, self.pixel)
+
+
+class GSLoss(nn.Module):
+    """ℓ_GS (eqs. 4-5) as a module; ``forward(sr, hr)``: the mask comes from ``hr``."""
+
+    def __init__(self, lam: float = PAPER_LAMBDA, pixel: PixelLoss = "l1") -> None:
+        super().__init__()
+        self.lam, self.pixel = lam, pixel
+
+    def forward(self, sr: Tensor, hr: Tensor) -> Tensor:
+        return gs_loss(hr, sr, self.lam, self.pixel)

@@ -126,3 +126,15 @@ def test_every_variant_trains_its_own_parts(variant: str) -> None:
     dual_grads = [p.grad for p in net.duals.parameters()]
     assert len(dual_grads) == (8 if net.dual else 0)  # 2 duals x 2 convs x (w, b)
     assert all(g is not None and g.abs().sum() > 0 for g in dual_grads)
+
+
+def test_modules_take_sr_first_and_are_registered() -> None:
+    import methods.losses as losses
+
+    # the mask comes from the second argument (HR): swapping them changes the value
+    assert losses.get("gs")(P, T).item() == pytest.approx(gs_loss(T, P).item())
+    z = torch.zeros_like(I4)
+    assert losses.get("gs")(z, I4).item() == pytest.approx(gs_loss(I4, z).item())
+    assert losses.get("gs")(z, I4).item() != pytest.approx(gs_loss(z, I4).item())
+    assert losses.get("gp", lam=1.0)(P, T).item() == pytest.approx(gp_loss(T, P, lam=1.0).item())
+    assert losses.get("gradient")(P, T).item() == pytest.approx(gradient_loss(T, P).item())
