@@ -80,6 +80,7 @@ COMMON_SCHEMA: dict[str, Any] = {
         "subimage": f(None, int, doc="extract sub-images of this HR size first (DIV2K style)"),
         "subimage_step": f(None, int, doc="stride of the sub-image grid (HR pixels)"),
         "workers": f(0, int, doc="DataLoader worker processes (not part of the fingerprint)"),
+        "cache_mb": f(1024, int, doc="decoded-image cache per loader process (MB)"),
     },
     "optim": {
         "type": f("adam", str, choices=("adam", "adamw", "sgd")),
@@ -87,11 +88,14 @@ COMMON_SCHEMA: dict[str, Any] = {
         "weight_decay": f(0.0, float), "momentum": f(0.9, float),
     },
     "sched": {
-        "type": f("multistep", str, choices=("constant", "multistep", "cosine")),
+        "type": f("multistep", str, choices=("constant", "multistep", "cosine",
+                                              "cosine_restarts")),
         "milestones": f([], list, doc="steps at which the lr is multiplied by gamma"),
         "gamma": f(0.5, float),
         "period": f(None, int, doc="cosine: steps of one period (default train.steps)"),
         "eta_min": f(0.0, float, doc="cosine: final lr"),
+        "periods": f([], list, doc="cosine_restarts: steps of each cycle"),
+        "restart_weights": f([], list, doc="cosine_restarts: lr weight of each cycle"),
     },
     "train": {
         "steps": f(1000, int, doc="total optimisation steps (--steps)"),
@@ -113,7 +117,7 @@ COMMON_SCHEMA: dict[str, Any] = {
 }
 
 # Keys that do not change the trained weights: a --resume may change them.
-NOT_FINGERPRINTED = ("train.steps", "data.workers", "val", "log", "description",
+NOT_FINGERPRINTED = ("train.steps", "data.workers", "data.cache_mb", "val", "log", "description",
                      "published", "source", "train.threads")
 
 
