@@ -11,6 +11,7 @@ from typing import Any, Callable
 from torch import nn
 
 from methods.errors import SRReproError
+from methods.losses.gradient import GPLoss, GradientLoss, GSLoss
 from methods.losses.pixel import (CharbonnierLoss, L1Loss, MSELoss, charbonnier_loss, l1_loss,
                                   mse_loss)
 
@@ -19,6 +20,9 @@ LOSSES: dict[str, Callable[..., nn.Module]] = {
     "l1": L1Loss,
     "mse": MSELoss,
     "charbonnier": CharbonnierLoss,
+    "gradient": GradientLoss,       # DRN 2018 eq. 2
+    "gp": GPLoss,                   # DRN 2018 eq. 3
+    "gs": GSLoss,                   # DRN 2018 eqs. 4-5
 }
 
 

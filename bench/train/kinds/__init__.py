@@ -20,6 +20,9 @@ from bench.errors import SRReproError
 # kind name -> module path
 KINDS: dict[str, str] = {
     "psnr": "bench.train.kinds.psnr",
+    "drn": "bench.train.kinds.drn",
+    "drn2018": "bench.train.kinds.drn2018",
+    "drn_adapt": "bench.train.kinds.drn_adapt",
 }
 
 
