@@ -20,6 +20,7 @@ from bench.errors import SRReproError
 # kind name -> module path
 KINDS: dict[str, str] = {
     "psnr": "bench.train.kinds.psnr",
+    "gan": "bench.train.kinds.gan",
 }
 
 
