@@ -71,7 +71,14 @@ def build_model(req: EvalRequest) -> Loaded:
     to put where.
     """
     card = methods.get_card(req.method)
-    model = methods.create(card.name, scale=req.scale)
+    arch: dict[str, Any] = {}
+    trained = methods.read_model_args(req.weights) if req.weights else None
+    if trained is not None:  # RUN/final.pt of `srrepro train`: rebuild its exact architecture
+        name, scale, arch = trained
+        if methods.get_card(name).name != card.name or scale != req.scale:
+            raise SRReproError(f"{req.weights} holds {name} x{scale} weights: expected "
+                               f"{card.name} x{req.scale}; pass --method {name} --scale {scale}")
+    model = methods.create(card.name, scale=req.scale, **arch)
     source = req.weights
     if not source and methods.count_params(model) > 0:
         local, reason = methods.find_weights(card.name, req.scale)
