@@ -23,6 +23,7 @@ KINDS: dict[str, str] = {
     "drn": "bench.train.kinds.drn",
     "drn2018": "bench.train.kinds.drn2018",
     "drn_adapt": "bench.train.kinds.drn_adapt",
+    "gan": "bench.train.kinds.gan",
 }
 
 
