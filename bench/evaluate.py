@@ -5,12 +5,14 @@ import contextlib
 import hashlib
 import io
 import math
+import os
 import re
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -326,11 +328,15 @@ def _run(items: list[tuple[str, Path]], targets: list[_Target], done: dict[str, 
                                 "seconds": time.perf_counter() - t_start, "rank": rank}))
         return out
 
-    # Cheap per-image work (parameter-free methods, given SR images) runs on two threads:
-    # decoding, hashing and torch ops release the GIL. Networks use torch's intra-op threads.
-    workers = 1 if isinstance(source, ModelSource) and not source.exact else 2
+    # Cheap per-image work (parameter-free methods, given SR images) runs on an image pool
+    # (decoding, hashing and torch ops release the GIL), each worker with one intra-op
+    # thread: no oversubscription, and torch's reductions (split by thread count) give the
+    # same last bits on every machine. Networks use torch's intra-op threads instead.
+    cheap = not (isinstance(source, ModelSource) and not source.exact)
+    workers = max(1, min(4, os.cpu_count() or 1)) if cheap else 1
     try:
-        with ThreadPoolExecutor(max_workers=workers) as pool, \
+        with _torch_threads(1 if cheap else None), \
+                ThreadPoolExecutor(max_workers=workers) as pool, \
                 tqdm(total=total, initial=skipped, disable=_quiet(progress), leave=False,
                      desc=f"{source.method} {manifest.name} x{scale}") as bar:
             for rows in pool.map(process, items):
@@ -340,6 +346,18 @@ def _run(items: list[tuple[str, Path]], targets: list[_Target], done: dict[str, 
     except SRReproError as e:
         return e
     return None
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int | None) -> Iterator[None]:
+    """Run the block with ``n`` torch intra-op threads (None: leave as is)."""
+    before = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def save_png(image: torch.Tensor, path: Path) -> None:
