@@ -215,6 +215,25 @@ def cmd_reproduce(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(a: argparse.Namespace) -> int:
+    from bench.compare import compare, parse_crop, parse_pairs, write_report
+    from bench.paths import results_root
+    from bench.protocol import get_protocol
+
+    names = _csv_list(a.methods) or []
+    comp, tiles = compare(names, a.dataset, a.scale, parse_pairs(a.weights, "--weights"),
+                          parse_pairs(a.sr_dir, "--sr-dir"),
+                          parse_crop(a.crop) if a.crop else None, a.crop_image,
+                          get_protocol(a.protocol), a.data_root, a.results_dir,
+                          progress=not a.quiet)
+    out = a.out or (results_root(a.results_dir) / "compare" /
+                    f"{comp.dataset.lower()}-x{a.scale}-{'-'.join(e.label for e in comp.entries)}.html")
+    for e in comp.entries:
+        print(f"{e.label:20s} " + "  ".join(f"{m.upper()} {e.summary[m]:.4f}" for m in comp.metrics))
+    print(f"wrote {write_report(comp, tiles, out)}")
+    return 0
+
+
 def cmd_check(a: argparse.Namespace) -> int:
     from bench.check import check, line, missing_lines, write_junit
     from bench.judge import DRIFT, KNOWN, MISSING
@@ -399,6 +418,30 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder with official checkpoints (default ~/.cache/srrepro/weights)")
     _common(r)
     r.set_defaults(func=cmd_reproduce)
+
+    co = add("compare", "compare methods on one dataset: a self-contained HTML report",
+             "Evaluate several methods (and/or score folders of SR images) on one dataset and "
+             "scale through the results store, then write one offline HTML report: summary, "
+             "sortable per-image table, PSNR vs #params and vs speed, metric distributions and "
+             "zoomed crops of the region where the methods disagree most.")
+    co.add_argument("--methods", default=None,
+                    help="comma-separated registered methods, e.g. bicubic,edsr-baseline,drn-s")
+    co.add_argument("--dataset", required=True, help=f"one of: {_dataset_names()}")
+    co.add_argument("--scale", type=int, required=True, choices=SCALES)
+    co.add_argument("--weights", action="append", metavar="METHOD=PATH",
+                    help="checkpoint of one of --methods (repeatable)")
+    co.add_argument("--sr-dir", action="append", metavar="LABEL=DIR",
+                    help="also compare SR images made elsewhere (repeatable)")
+    co.add_argument("--crop", default=None, metavar="X,Y,W,H",
+                    help="zoom this HR-pixel region instead of the automatic one")
+    co.add_argument("--crop-image", default=None,
+                    help="image the region is taken from (default: the automatic choice)")
+    co.add_argument("--protocol", default=None, choices=_protocol_names(),
+                    help="evaluation protocol (default matlab-y)")
+    co.add_argument("--out", type=Path, default=None,
+                    help="report file (default <results>/compare/<dataset>-x<scale>-<methods>.html)")
+    _common(co)
+    co.set_defaults(func=cmd_compare)
 
     c = add("check", "fail when a stored reproduction drifts from the published value",
             "Judge the stored reproductions of published tables against reports/tolerances.csv "

@@ -157,7 +157,8 @@ def render_html(rep: "Reproduction") -> str:
                     h["setting"] = r["setting"]
         body.append({"headers": hdrs, "cells": views, "row_note": row_note,
                      "row_na": missing[0]["na"] if row_note else "",
-                     "group_start": bool(hdrs) and hdrs[0]["start"] and body != []})
+                     # a rule above each new outer group (scale, dataset...), as papers print
+                     "group_start": len(hdrs) > 1 and hdrs[0]["start"] and body != []})
     rounding = sorted({v.decimals for v in spec.published if v.metric == "ssim"})
     return env.get_template("table.html.j2").render(
         spec=spec, body=body, col_heads=column_headers(grid, title),

@@ -134,8 +134,6 @@ def reproduce(table_id: str, data_root: Path | None = None, results_dir: Path | 
                 elif not row.setting:
                     found, wreason = find_weights(card.name, scale, weights_folder)
                     weights = str(found) if found else None
-                else:
-                    wreason = "no checkpoint given for this setting"
                 if weights is None:
                     hint = recipe_hint(row)
                     wreason = f"{wreason}; or {hint}" if hint and wreason else (wreason or hint)
