@@ -167,6 +167,10 @@ def table_cells(spec: TableSpec, root: Path,
                     pub.value if pub else None, pub.text if pub else "-",
                     reproduced=param_count(card.name, scale) / 1e6, protocol="built model",
                     setting=row.setting), rules, known))
+            elif card is None and pub is not None:  # printed, but nothing to build
+                cells.append(Cell(spec.id, row.label, None, "", scale, "params_m", pub.value,
+                                  pub.text, status=NOT_REPRODUCIBLE, protocol="built model",
+                                  reason=row.reason, setting=row.setting))
             for ds in spec.datasets:
                 result = _result_for(row, card, ds, scale, stored, bindings) if card else None
                 for metric in spec.metrics:

@@ -46,7 +46,10 @@ class Checkpoint:
                 and (self.scale is None or self.scale == scale))
 
 
-_CKPT = re.compile(r"^(?P<label>[^:@=]+?)(?::(?P<setting>[^@=]+))?(?:@x(?P<scale>\d+))?=(?P<path>.+)$")
+# a setting is "key=value" pairs or flags joined by commas (mu=0.5, vgg,resnet): its '='
+# signs are inside pairs, so the '=' that starts the path is the first one after them
+_SETTING = r"[^=@,:]+(?:=[^=@,:]+)?(?:,[^=@,:]+(?:=[^=@,:]+)?)*"
+_CKPT = re.compile(rf"^(?P<label>[^:@=]+?)(?::(?P<setting>{_SETTING}))?(?:@x(?P<scale>\d+))?=(?P<path>.+)$")
 
 
 def parse_checkpoint(text: str) -> Checkpoint:
