@@ -162,27 +162,75 @@ def cmd_protocols(a: argparse.Namespace) -> int:
     return 0
 
 
+def _csv_list(text: str | None) -> list[str] | None:
+    return [t.strip() for t in text.split(",") if t.strip()] if text else None
+
+
 def cmd_reproduce(a: argparse.Namespace) -> int:
-    from bench.judge import DRIFT, KNOWN, MISSING
-    from bench.reproduce import default_out_dir, reproduce, write_outputs
-
-    rep = reproduce(a.table, a.data_root, a.results_dir, weights_folder=a.weights_dir,
-                    progress=not a.quiet, sensitivity=not a.no_sensitivity)
-    paths = write_outputs(rep, a.out or default_out_dir(a.table, a.results_dir))
-    metric = [c for c in rep.cells if c.dataset]
-    done = [c for c in metric if c.reproduced is not None]
-    print(f"{a.table}: reproduced {len(done)} of {len(metric)} metric cells; "
-          f"{sum(c.status == DRIFT for c in rep.cells)} drift, "
-          f"{sum(c.status == KNOWN for c in rep.cells)} known deviations, "
-          f"{sum(c.status == MISSING for c in rep.cells)} not computable here")
-    if rep.missing_datasets:
-        print(f"missing datasets (cells marked): {', '.join(rep.missing_datasets)}")
     from bench.check import line
+    from bench.judge import DRIFT, KNOWN, MISSING
+    from bench.published import table_ids
+    from bench.reproduce import (checkpoints_for, default_out_dir, parse_checkpoint, reproduce,
+                                 write_index, write_outputs)
 
-    for c in rep.cells:
-        if c.status in (DRIFT, KNOWN):
-            print("  " + line(c))
-    print(f"wrote {paths['html']}, {paths['csv']} and {paths['json']}")
+    if bool(a.all) == bool(a.table):
+        raise SRReproError("pass one TABLE_ID or --all: expected exactly one of them")
+    checkpoints = [parse_checkpoint(c) for c in a.checkpoint or []]
+    datasets = _csv_list(a.datasets)
+    if datasets:
+        from bench.data.datasets import get_manifest
+
+        datasets = [get_manifest(d).name.lower() for d in datasets]
+    scales = [int(s) for s in _csv_list(a.scales) or []] or None
+    tables = table_ids() if a.all else [a.table]
+    if a.all:
+        for c in checkpoints:
+            if not any(checkpoints_for(t, [c]) for t in tables):
+                raise SRReproError(f"--checkpoint {c.label}: no table has this row; expected a "
+                                   f"row label of reports/tables/*.yaml")
+    base = a.out or (default_out_dir("", a.results_dir) if a.all else None)
+    pages = []
+    for table in tables:
+        rep = reproduce(table, a.data_root, a.results_dir, weights_folder=a.weights_dir,
+                        progress=not a.quiet, sensitivity=not a.no_sensitivity,
+                        checkpoints=checkpoints_for(table, checkpoints) if a.all else checkpoints,
+                        datasets=datasets, scales=scales)
+        out = (Path(base) / table) if a.all else (a.out or default_out_dir(table, a.results_dir))
+        paths = write_outputs(rep, out)
+        pages.append((rep, paths))
+        metric = [c for c in rep.cells if c.dataset]
+        done = [c for c in metric if c.reproduced is not None]
+        print(f"{table}: reproduced {len(done)} of {len(metric)} metric cells; "
+              f"{sum(c.status == DRIFT for c in rep.cells)} drift, "
+              f"{sum(c.status == KNOWN for c in rep.cells)} known deviations, "
+              f"{sum(c.status == MISSING for c in rep.cells)} not computable here")
+        if rep.missing_datasets:
+            print(f"missing datasets (cells marked): {', '.join(rep.missing_datasets)}")
+        for c in rep.cells:
+            if c.status in (DRIFT, KNOWN):
+                print("  " + line(c))
+        print(f"wrote {paths['html']}, {paths['csv']} and {paths['json']}")
+    if a.all:
+        print(f"wrote {write_index(pages, Path(base))}")
+    return 0
+
+
+def cmd_compare(a: argparse.Namespace) -> int:
+    from bench.compare import compare, parse_crop, parse_pairs, write_report
+    from bench.paths import results_root
+    from bench.protocol import get_protocol
+
+    names = _csv_list(a.methods) or []
+    comp, tiles = compare(names, a.dataset, a.scale, parse_pairs(a.weights, "--weights"),
+                          parse_pairs(a.sr_dir, "--sr-dir"),
+                          parse_crop(a.crop) if a.crop else None, a.crop_image,
+                          get_protocol(a.protocol), a.data_root, a.results_dir,
+                          progress=not a.quiet)
+    out = a.out or (results_root(a.results_dir) / "compare" /
+                    f"{comp.dataset.lower()}-x{a.scale}-{'-'.join(e.label for e in comp.entries)}.html")
+    for e in comp.entries:
+        print(f"{e.label:20s} " + "  ".join(f"{m.upper()} {e.summary[m]:.4f}" for m in comp.metrics))
+    print(f"wrote {write_report(comp, tiles, out)}")
     return 0
 
 
@@ -367,15 +415,49 @@ def build_parser() -> argparse.ArgumentParser:
     r = add("reproduce", "evaluate a published table and render it (HTML, CSV, JSON)",
             "Evaluate every cell of a published table that can be computed here, then judge "
             "every cell from the results store exactly as `check` does and render the page.")
-    r.add_argument("table", help="table id, e.g. drn2020-table1 or bicubic-literature")
+    r.add_argument("table", nargs="?", help="table id, e.g. drn2020-table1 or bicubic-literature "
+                                             "(see reports/tables/)")
+    r.add_argument("--all", action="store_true",
+                   help="every table, plus an index page linking them (OUT/index.html)")
     r.add_argument("--out", type=Path, default=None,
-                   help="output folder (default <results>/tables/TABLE_ID)")
+                   help="output folder (default <results>/tables/TABLE_ID; with --all the "
+                        "folder holding one sub-folder per table)")
+    r.add_argument("--checkpoint", action="append", metavar="LABEL[:SETTING][@xS]=PATH",
+                   help="your trained or downloaded weights for one row (repeatable), e.g. "
+                        "'DRN-S@x4=runs/drn-s-x4/best.pt' or 'SRGAN-DP:mu=0.5=mu05.pt'")
+    r.add_argument("--datasets", default=None,
+                   help="comma-separated datasets to evaluate (the page still shows every cell)")
+    r.add_argument("--scales", default=None, help="comma-separated scales to evaluate")
     r.add_argument("--no-sensitivity", action="store_true",
                    help="skip re-evaluating parameter-free rows under every protocol")
     r.add_argument("--weights-dir", type=Path, default=None,
                    help="folder with official checkpoints (default ~/.cache/srrepro/weights)")
     _common(r)
     r.set_defaults(func=cmd_reproduce)
+
+    co = add("compare", "compare methods on one dataset: a self-contained HTML report",
+             "Evaluate several methods (and/or score folders of SR images) on one dataset and "
+             "scale through the results store, then write one offline HTML report: summary, "
+             "sortable per-image table, PSNR vs #params and vs speed, metric distributions and "
+             "zoomed crops of the region where the methods disagree most.")
+    co.add_argument("--methods", default=None,
+                    help="comma-separated registered methods, e.g. bicubic,edsr-baseline,drn-s")
+    co.add_argument("--dataset", required=True, help=f"one of: {_dataset_names()}")
+    co.add_argument("--scale", type=int, required=True, choices=SCALES)
+    co.add_argument("--weights", action="append", metavar="METHOD=PATH",
+                    help="checkpoint of one of --methods (repeatable)")
+    co.add_argument("--sr-dir", action="append", metavar="LABEL=DIR",
+                    help="also compare SR images made elsewhere (repeatable)")
+    co.add_argument("--crop", default=None, metavar="X,Y,W,H",
+                    help="zoom this HR-pixel region instead of the automatic one")
+    co.add_argument("--crop-image", default=None,
+                    help="image the region is taken from (default: the automatic choice)")
+    co.add_argument("--protocol", default=None, choices=_protocol_names(),
+                    help="evaluation protocol (default matlab-y)")
+    co.add_argument("--out", type=Path, default=None,
+                    help="report file (default <results>/compare/<dataset>-x<scale>-<methods>.html)")
+    _common(co)
+    co.set_defaults(func=cmd_compare)
 
     c = add("check", "fail when a stored reproduction drifts from the published value",
             "Judge the stored reproductions of published tables against reports/tolerances.csv "

@@ -22,6 +22,8 @@ from bench.paths import REPORTS_DIR
 OK, KNOWN, NO_PUBLISHED, MISSING, DRIFT = "ok", "known", "no-published", "missing", "drift"
 # a row the registry has no method for: never computable, not counted as a checked cell
 NOT_REPRODUCIBLE = "not-reproducible"
+# a metric this build's evaluator does not compute yet: not a checked cell either
+UNAVAILABLE = "unavailable"
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import csv
 import difflib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -21,6 +21,7 @@ class PublishedValue:
     metric: str
     value: float
     text: str  # as printed, e.g. "0.810" (its decimals tell the printing precision)
+    setting: str = ""  # hyper-parameter / ablation variant of the row ("mu=0.5"), else ""
 
     @property
     def decimals(self) -> int:
@@ -29,9 +30,25 @@ class PublishedValue:
 
 @dataclass(frozen=True)
 class Row:
+    """One printed row (label and, in sweep/ablation tables, its setting) and how srrepro
+    gets its numbers: a registered ``method`` (computed when parameter-free, else from the
+    official or a user's checkpoint), the ``recipe`` that trains it, or only a ``reason``."""
+
     label: str
     method: str | None
     reason: str = ""
+    setting: str = ""
+    recipe: str = ""  # methods/recipes/<recipe>.yaml: `srrepro train <recipe>`
+
+    @property
+    def id(self) -> str:
+        """Unique within a table: the label, plus the setting in sweep tables."""
+        return f"{self.label} [{self.setting}]" if self.setting else self.label
+
+
+# Axes a rendered table is laid out on; a spec names which go down the rows and which across.
+AXES = ("scale", "entry", "label", "setting", "dataset", "metric")
+DEFAULT_LAYOUT = {"rows": ("scale", "entry"), "columns": ("dataset", "metric")}
 
 
 @dataclass(frozen=True)
@@ -46,18 +63,28 @@ class TableSpec:
     rows: tuple[Row, ...]
     published: tuple[PublishedValue, ...]
     source: str = ""
+    layout: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_LAYOUT))
+    footnotes: tuple[str, ...] = ()  # protocol and reading notes printed under the table
 
-    def value(self, label: str, dataset: str, scale: int, metric: str) -> PublishedValue | None:
+    def value(self, label: str, dataset: str, scale: int, metric: str,
+              setting: str = "") -> PublishedValue | None:
         for v in self.published:
-            if (v.method, v.dataset, v.scale, v.metric) == (label, dataset, scale, metric):
+            if (v.method, v.setting, v.dataset, v.scale, v.metric) == (label, setting, dataset,
+                                                                     scale, metric):
                 return v
         return None
+
+    def has_row(self, row: Row, scale: int) -> bool:
+        """Whether the paper prints ``row`` at ``scale`` (e.g. RRDB has no x8 row)."""
+        return any(v.method == row.label and v.setting == row.setting and v.scale == scale
+                   for v in self.published)
 
 
 def _read_published(path: Path) -> tuple[PublishedValue, ...]:
     with open(path, newline="") as f:
         return tuple(PublishedValue(method=r["method"], dataset=r["dataset"], scale=int(r["scale"]),
-                                    metric=r["metric"], value=float(r["value"]), text=r["value"])
+                                    metric=r["metric"], value=float(r["value"]), text=r["value"],
+                                    setting=r.get("setting") or "")
                      for r in csv.DictReader(f))
 
 
@@ -74,12 +101,18 @@ def load_table(table_id: str, reports_dir: Path = REPORTS_DIR) -> TableSpec:
         hint = f"did you mean {', '.join(near)}?" if near else ""
         raise SRReproError(f"unknown table {table_id!r}: expected one of {', '.join(ids)}; {hint}")
     doc = yaml.safe_load(path.read_text())
+    layout = {**DEFAULT_LAYOUT, **{k: tuple(v) for k, v in (doc.get("layout") or {}).items()}}
+    for axis in (*layout["rows"], *layout["columns"]):
+        if axis not in AXES:
+            raise SRReproError(f"{path}: layout axis {axis!r}: expected one of {', '.join(AXES)}")
     return TableSpec(
         id=doc["id"], title=doc["title"], paper=doc["paper"], source=doc.get("source", ""),
         protocol=get_protocol(doc.get("protocol")), scales=tuple(doc["scales"]),
         datasets=tuple(doc["datasets"]), metrics=tuple(doc["metrics"]),
-        rows=tuple(Row(r["label"], r.get("method"), r.get("reason", "")) for r in doc["rows"]),
-        published=_read_published(reports_dir / "published" / doc["published"]))
+        rows=tuple(Row(r["label"], r.get("method"), r.get("reason", ""),
+                       str(r.get("setting") or ""), r.get("recipe") or "") for r in doc["rows"]),
+        published=_read_published(reports_dir / "published" / doc["published"]),
+        layout=layout, footnotes=tuple(doc.get("footnotes") or ()))
 
 
 @dataclass(frozen=True)

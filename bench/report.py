@@ -9,13 +9,16 @@ from markupsafe import Markup, escape
 
 from bench import __version__
 from bench.data.datasets import get_manifest
-from bench.judge import DRIFT, KNOWN
+from bench.grid import AXIS_TITLES
+from bench.judge import DRIFT, KNOWN, NOT_REPRODUCIBLE, UNAVAILABLE
+from bench.metric_info import metric_info
 from bench.paths import REPORTS_DIR
 from bench.protocol import PROTOCOLS
 from bench.results import git_commit
 
 if TYPE_CHECKING:
     from bench.cells import Cell
+    from bench.published import TableSpec
     from bench.reproduce import Reproduction
 
 MINUS = "\u2212"
@@ -37,23 +40,6 @@ def signed(v: float | None, digits: int) -> str:
 def linkify(text: str) -> Markup:
     """Escape ``text`` and turn the URLs in it into links."""
     return Markup(_URL.sub(lambda m: f'<a href="{m.group(1)}">{m.group(1)}</a>', str(escape(text))))
-
-
-def _ranks(rep: "Reproduction") -> dict[tuple[str, str, int, str], str]:
-    """'best' / 'second' per published value, ranked within (scale, dataset, metric)."""
-    out: dict[tuple[str, str, int, str], str] = {}
-    groups: dict[tuple[str, int, str], list[tuple[float, str]]] = {}
-    for v in rep.spec.published:
-        if v.dataset:
-            groups.setdefault((v.dataset, v.scale, v.metric), []).append((v.value, v.method))
-    for (ds, scale, metric), vals in groups.items():
-        distinct = sorted({x for x, _ in vals}, reverse=True)
-        for x, label in vals:
-            if x == distinct[0]:
-                out[(label, ds, scale, metric)] = "best"
-            elif len(distinct) > 1 and x == distinct[1]:
-                out[(label, ds, scale, metric)] = "second"
-    return out
 
 
 def _drift_explanations(rep: "Reproduction", index: dict[tuple[str, str, int, str], "Cell"]
@@ -91,74 +77,123 @@ class _Notes:
         return self.items.index(text) + 1
 
 
-def _metric_cell(c: "Cell | None", digits: int, notes: _Notes,
-                 explain: dict[tuple[str, str, int, str], str]) -> dict[str, Any]:
+
+def _title(spec: "TableSpec", row_methods: dict[tuple[str, str], str | None]):  # type: ignore[no-untyped-def]
+    """Header text of one axis value, as the paper names it."""
+    def title(axis: str, c: dict[str, Any]) -> str:
+        if axis == "scale":
+            return f"x{c['scale']}"
+        if axis in ("entry", "label"):
+            return c["label"]
+        if axis == "setting":
+            return c["setting"] or "-"
+        if axis == "dataset":
+            return get_manifest(c["dataset"]).name if c["dataset"] else "Model size"
+        return metric_info(c["metric"]).header
+    return title
+
+
+def _cell_view(c: "Cell | None", pub_rank: str, rep_rank: str, notes: _Notes,
+               explain: dict[tuple[str, str, int, str], str]) -> dict[str, Any]:
     if c is None:
-        return {"pub": "-", "rep": None}
-    out: dict[str, Any] = {"pub": c.published_text, "rep": None, "status": c.status, "notes": []}
+        return {"empty": True}
+    digits = metric_info(c.metric).digits
+    out: dict[str, Any] = {"empty": False, "pub": c.published_text, "pub_rank": pub_rank,
+                           "rep": None, "rep_rank": rep_rank, "status": c.status, "notes": [],
+                           "na": "", "key": "|".join(map(str, c.key))}
     if c.reproduced is not None:
         out["rep"] = _fmt(c.reproduced, digits)
         out["delta"] = signed(c.delta, digits)
         if c.known is not None:
-            out["notes"].append(notes.ref(f"Known deviation ({c.label} "
-                                          f"{get_manifest(c.dataset).name if c.dataset else '#Params'} "
-                                          f"x{c.scale} {c.metric}): {c.known.reason} "
-                                          f"Evidence: {c.known.evidence}"))
+            where = get_manifest(c.dataset).name if c.dataset else "#Params"
+            out["notes"].append(notes.ref(f"Known deviation ({c.row_id} {where} x{c.scale} "
+                                          f"{c.metric}): {c.known.reason} Evidence: "
+                                          f"{c.known.evidence}"))
         if c.key in explain:
             out["notes"].append(notes.ref(explain[c.key]))
-    elif c.reason:
-        out["notes"].append(notes.ref(c.reason))
+    else:
+        out["na"] = {UNAVAILABLE: "metric not available", NOT_REPRODUCIBLE: "not reproducible"
+                     }.get(c.status, "not computed")
+        if c.reason:
+            out["notes"].append(notes.ref(c.reason))
     return out
 
 
 def render_html(rep: "Reproduction") -> str:
+    from bench.grid import build_grid, cell_key, column_headers, ranks, row_headers
+
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(REPORTS_DIR / "templates"),
                              autoescape=True, undefined=jinja2.StrictUndefined)
     env.filters["linkify"] = linkify
     spec = rep.spec
-    ranks = _ranks(rep)
     notes = _Notes()
-    index = {c.key: c for c in rep.cells}
-    explain = _drift_explanations(rep, index)
-    digits = {"psnr": 3, "ssim": 4}
-    rows: list[dict[str, Any]] = []
-    last_scale = None
-    for scale in spec.scales:
-        for row in spec.rows:
-            if not any(v.method == row.label and v.scale == scale for v in spec.published):
-                continue
-            pc = index.get((row.label, "", scale, "params_m"))
-            pub_params = spec.value(row.label, "", scale, "params_m")
-            r: dict[str, Any] = {
-                "label": row.label, "method": row.method, "scale": scale,
-                "first_of_scale": scale != last_scale,
-                "params_pub": pub_params.text if pub_params else "-",
-                "params": _metric_cell(pc, 3, notes, explain) if pc else None, "cells": []}
-            last_scale = scale
-            for ds in spec.datasets:
-                cell = {m: _metric_cell(index.get((row.label, ds, scale, m)), digits.get(m, 4),
-                                        notes, explain) for m in spec.metrics}
-                for m in spec.metrics:
-                    cell[m]["rank"] = ranks.get((row.label, ds, scale, m), "")
-                rows_notes = {n for m in spec.metrics for n in cell[m].get("notes", [])
-                              if cell[m]["rep"] is None}
-                cell["missing_note"] = sorted(rows_notes)
-                r["cells"].append(cell)
-            # a reason shared by every dataset of the row is shown once, on the row label
-            if r["cells"] and all(c["missing_note"] == r["cells"][0]["missing_note"] and
-                                  c["missing_note"] for c in r["cells"]):
-                r["row_note"] = r["cells"][0]["missing_note"]
-                for c in r["cells"]:
-                    c["missing_note"] = []
-            else:
-                r["row_note"] = []
-            rows.append(r)
+    by_key = {c.key: c for c in rep.cells}
+    index = {(c.label, c.setting, c.dataset, c.scale, c.metric): c for c in rep.cells}
+    explain = _drift_explanations(rep, by_key)
+    pub_ranks, rep_ranks = ranks(rep.cells, reproduced=False), ranks(rep.cells, reproduced=True)
+    row_methods = {(r.label, r.setting): r.method for r in spec.rows}
+    title = _title(spec, row_methods)
+    grid = build_grid(spec, index)
+    heads = row_headers(grid, title)
+    body = []
+    for r, hdrs in zip(grid.rows, heads):
+        views = []
+        for col in grid.cols:
+            c = index.get(cell_key(grid.at(r, col)))
+            views.append(_cell_view(c, pub_ranks.get(c.key, "") if c else "",
+                                    rep_ranks.get(c.key, "") if c else "", notes, explain))
+        # a reason shared by every cell of the row is shown once, on the row header
+        missing = [v for v in views if not v["empty"]]
+        row_note: list[int] = []
+        if missing and all(v["rep"] is None and v["notes"] and v["notes"] == missing[0]["notes"]
+                           and v["na"] == missing[0]["na"] for v in missing):
+            row_note = missing[0]["notes"]
+            for v in missing:
+                v["notes"], v["shared"] = [], True
+        for h in hdrs:
+            if h["axis"] in ("entry", "label") and h["text"]:
+                h["method"] = row_methods.get((r["label"], r.get("setting", "")))
+                if h["axis"] == "entry" and r.get("setting"):
+                    h["setting"] = r["setting"]
+        body.append({"headers": hdrs, "cells": views, "row_note": row_note,
+                     "row_na": missing[0]["na"] if row_note else "",
+                     # a rule above each new outer group (scale, dataset...), as papers print
+                     "group_start": len(hdrs) > 1 and hdrs[0]["start"] and body != []})
     rounding = sorted({v.decimals for v in spec.published if v.metric == "ssim"})
     return env.get_template("table.html.j2").render(
-        spec=spec, rows=rows, notes=notes.items, metrics=spec.metrics,
+        spec=spec, body=body, col_heads=column_headers(grid, title),
+        row_axes=[AXIS_TITLES[a] for a in grid.row_axes], notes=notes.items,
+        fixed=", ".join(title(a, grid.fixed) for a in ("dataset", "scale", "metric")
+                        if a in grid.fixed and not (a == "metric" and len(spec.metrics) > 1)),
         missing=[get_manifest(d).name for d in rep.missing_datasets],
         protocol=spec.protocol.to_dict() | {"description": spec.protocol.description},
         ds_names={d: get_manifest(d).name for d in spec.datasets},
-        ssim_decimals=rounding[0] if rounding else None,
+        ssim_decimals=rounding[0] if rounding else None, footnotes=spec.footnotes,
         sensitivity=rep.sensitivity, protocol_ids=[p.id for p in PROTOCOLS.values()],
-        protocols=list(PROTOCOLS.values()), fmt=_fmt, version=__version__, commit=git_commit())
+        protocols=list(PROTOCOLS.values()), fmt=_fmt, version=__version__, commit=git_commit(),
+        lower_better=[metric_info(m).display for m in spec.metrics
+                      if not metric_info(m).higher_is_better and m != "params_m"])
+
+
+def render_index(pages: list[tuple["Reproduction", dict[str, Any]]], base: Any) -> str:
+    """The index of ``reproduce --all``: every table, its paper and cell counts, linked."""
+    import os
+
+    from bench.judge import MISSING, OK
+
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(REPORTS_DIR / "templates"),
+                             autoescape=True, undefined=jinja2.StrictUndefined)
+    tables = []
+    for rep, paths in pages:
+        cells = [c for c in rep.cells if c.published is not None]
+        tables.append({
+            "id": rep.spec.id, "title": rep.spec.title, "paper": rep.spec.paper,
+            "href": os.path.relpath(paths["html"], base),
+            "csv": os.path.relpath(paths["csv"], base), "json": os.path.relpath(paths["json"], base),
+            "n": len(cells), "reproduced": sum(c.reproduced is not None for c in cells),
+            "ok": sum(c.status == OK for c in cells), "known": sum(c.status == KNOWN for c in cells),
+            "drift": sum(c.status == DRIFT for c in cells),
+            "missing": sum(c.status == MISSING for c in cells),
+            "other": sum(c.status in (NOT_REPRODUCIBLE, UNAVAILABLE) for c in cells)})
+    return env.get_template("index.html.j2").render(tables=tables, version=__version__,
+                                                     commit=git_commit())

@@ -44,7 +44,7 @@ def test_tolerances_most_specific_rule_wins_and_missing_rule_errors() -> None:
     assert tolerance(special, "t", "m", "set5", 4, "psnr").value == 0.1
     assert tolerance(special, "t", "m", "set5", 2, "psnr").value == 0.02
     with pytest.raises(SRReproError, match="no tolerance"):
-        tolerance(rules, "any", "bicubic", "set5", 2, "lpips")
+        tolerance(rules, "any", "bicubic", "set5", 2, "fid")
 
 
 @pytest.fixture(scope="module")
