@@ -109,13 +109,6 @@ def test_readme_exit_codes_are_the_ones_the_cli_uses() -> None:
         assert f"{code} " in EXIT_HELP
 
 
-@pytest.mark.parametrize("argv,code", [(["--version"], 0), (["eval", "--scale", "5"], 2)])
-def test_cli_exit_codes_for_version_and_usage(argv: list[str], code: int) -> None:
-    from bench.cli import main
-
-    assert main(argv) == code
-
-
 def _basicsr_style_y_psnr(sr_png: Path, hr_png: Path, scale: int) -> float:
     """PSNR the way BasicSR scores with ``test_y_channel=True``, written out independently:
     both images read as colour (cv2.IMREAD_COLOR replicates a gray image to three channels),
