@@ -9,6 +9,7 @@ import difflib
 import hashlib
 import os
 import posixpath
+import re
 import shutil
 import tempfile
 import urllib.parse
@@ -111,9 +112,19 @@ def _parse(path: Path) -> DatasetManifest:
     return DatasetManifest(
         name=doc["name"], aliases=tuple(doc.get("aliases", ())), split=doc.get("split", "test"),
         n_images=int(doc["n_images"]), citation=doc.get("citation", ""),
-        sources=tuple(Source(**s) for s in doc.get("sources") or ()),
+        sources=tuple(_source(s, path) for s in doc.get("sources") or ()),
         images=None if images is None else tuple(ImageEntry(**e) for e in images),
         obtain=doc.get("obtain", ""), path=path)
+
+
+def _source(fields: dict, path: Path) -> Source:
+    # YAML reads an unquoted all-digit digest as an int (and 0...0 as 0): refuse anything but
+    # 64 hex characters so a published archive checksum is never silently dropped or mangled
+    digest = fields.get("sha256")
+    if digest is not None and not (isinstance(digest, str) and re.fullmatch(r"[0-9a-f]{64}", digest)):
+        raise DataError(f"manifest {path}: expected sources[].sha256 to be null or 64 lower-case "
+                        f"hex characters, found {digest!r}; write the digest as a quoted string")
+    return Source(**fields)
 
 
 @lru_cache(maxsize=4)
