@@ -394,7 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="pixels dropped per side (default: 0 for psnr/ssim/lpips/grad_psnr, "
                          "the PIRM 4 for niqe/ma/pi)")
     sc.add_argument("--channel", choices=["y", "rgb"], default="y",
-                    help="planes of psnr/ssim/grad_psnr (niqe/ma/pi always use Y)")
+                    help="planes of psnr/ssim (grad_psnr and lpips use RGB, niqe/ma/pi Y)")
     sc.add_argument("--format", choices=["text", "json"], default="text",
                     help="json: the last line of stdout is one JSON object with a row per image")
     sc.set_defaults(func=cmd_score)

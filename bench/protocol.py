@@ -235,8 +235,8 @@ class PerceptualSpec:
         niqe_block: NIQE block size (the authors' 96, no overlap).
         niqe_params: where the pristine model comes from.
         ma_model: Ma's regression model file (run through pyiqa's NRQM).
-        grad_psnr: the gradient-PSNR definition (``bench.metrics.grad_psnr``); it is taken on
-            the protocol's PSNR planes (``channel``) and border.
+        grad_psnr: the gradient-PSNR definition (``bench.metrics.grad_psnr``): [-1,0,1]
+            gradient magnitude on the RGB SR image, border ``scale``, peak 255.
     """
 
     lpips_net: str = "alex"
@@ -247,12 +247,12 @@ class PerceptualSpec:
     niqe_block: int = 96
     niqe_params: str = "basicsr==1.4.2:basicsr/metrics/niqe_pris_params.npz"
     ma_model: str = "NRQM_model.mat"
-    grad_psnr: str = "forward-diff-magnitude/peak=R"
+    grad_psnr: str = "central-diff-magnitude/rgb/border=scale/peak=255"
 
     def __post_init__(self) -> None:
         allowed = {"lpips_net": {"alex", "vgg"}, "lpips_version": {"0.1"},
                    "noref_channel": {"y", "luma"}, "niqe_block": {96},
-                   "grad_psnr": {"forward-diff-magnitude/peak=R"}}
+                   "grad_psnr": {"central-diff-magnitude/rgb/border=scale/peak=255"}}
         for key, values in allowed.items():
             if getattr(self, key) not in values:
                 raise ProtocolError(f"perceptual metrics: {key} must be one of "

@@ -81,14 +81,14 @@ def _full_reference(img, ref, metrics, border, protocol, spec) -> dict[str, floa
     if "ssim" in metrics:
         s = protocol.ssim
         out["ssim"] = float(ssim(sr_v, hr_v, 255.0, border, s.window, s.sigma, s.k1, s.k2))
-    if "grad_psnr" in metrics:
+    ref3 = ref.expand(3, -1, -1) if ref.shape[0] == 1 else ref
+    if "grad_psnr" in metrics:  # RGB by its definition, whatever --channel says
         from bench.metrics.grad_psnr import grad_psnr
 
-        out["grad_psnr"] = float(grad_psnr(sr_v, hr_v, 255.0, border))
+        out["grad_psnr"] = float(grad_psnr(img3, ref3, 255.0, border))
     if "lpips" in metrics:
         from bench.metrics.lpips import lpips
 
-        ref3 = ref.expand(3, -1, -1) if ref.shape[0] == 1 else ref
         out["lpips"] = float(lpips(img3, ref3, 255.0, border, spec.lpips_net))
     return out
 

@@ -96,12 +96,11 @@ class ExtraScorer:
             ref = hr.expand(sr.shape[0], -1, -1) if hr.shape[0] != sr.shape[0] else hr
             out["lpips"] = float(lpips(sr.to(self.device), ref.to(self.device), 255.0,
                                        spec.lpips_crop(scale), spec.lpips_net))
-        if "grad_psnr" in m:
+        if "grad_psnr" in m:  # RGB (the Y plane under y-first), gray HR replicated
             from bench.metrics.grad_psnr import grad_psnr
-            from bench.pipeline import metric_views
 
-            sr_v, hr_v = metric_views(sr, hr, protocol)
-            out["grad_psnr"] = float(grad_psnr(sr_v, hr_v, 255.0, protocol.crop(scale)))
+            ref = hr.expand(sr.shape[0], -1, -1) if hr.shape[0] != sr.shape[0] else hr
+            out["grad_psnr"] = float(grad_psnr(sr, ref, 255.0, protocol.crop(scale)))
         out.update(score_no_reference(sr, [x for x in m if x in NO_REFERENCE], spec))
         return out
 
