@@ -127,7 +127,8 @@ def train(recipe_name: str | Path, overrides: list[str] | None = None, steps: in
                 lr = next(iter(parts.optimizers.values())).param_groups[0]["lr"]
                 log.train_row(done, lr, losses, time.perf_counter() - t0)
                 bar.set_postfix({k: f"{v:.4g}" for k, v in list(losses.items())[:3]})
-            if main and ((val_every and done % val_every == 0) or done == total):
+            if main and recipe["val"]["dataset"] and (
+                    (val_every and done % val_every == 0) or done == total):
                 net = ema.model if ema is not None else parts.generator
                 from bench.train.validate import validate
 
