@@ -76,7 +76,10 @@ def train(recipe_name: str | Path, overrides: list[str] | None = None, steps: in
         torch.set_num_threads(t["threads"])
     out = Path(out) if out is not None else Path("runs") / recipe["id"]
     last = out / "last.pt"
-    if not resume and last.exists():
+    exists = last.exists()
+    if ranks is not None:  # rank 0 decides: another rank may only see its file later
+        exists = ranks.broadcast(exists)
+    if not resume and exists:
         raise SRReproError(f"{out} already holds a run (last.pt): expected a new folder; pass "
                            f"--resume to continue it or another --out")
     random.seed(t["seed"])
