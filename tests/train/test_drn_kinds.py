@@ -136,8 +136,13 @@ def test_drn_adapt_mixes_unpaired_lr_and_loads_pretrained(tmp_path: Path) -> Non
     for a, b in zip(parts.models["dual"].parameters(), official.parameters()):
         torch.testing.assert_close(a, b)
     assert set(parts.optimizers) == {"generator", "dual0", "dual1", "dual2"}
+    rng0 = parts.state()["unpaired_rng"].clone()
     terms = parts.step(batch(4, 8), 0)
     assert all(np.isfinite(v) for v in terms.values()) and terms["dual"] > 0
+    # the unpaired draws advance and their state round-trips through last.pt's kind state
+    assert not torch.equal(parts.state()["unpaired_rng"], rng0)
+    parts.load_state({"unpaired_rng": rng0})
+    assert torch.equal(parts.state()["unpaired_rng"], rng0)
 
 
 def test_drn_adapt_builds_unpaired_set_from_hr_with_a_degradation(tmp_path: Path) -> None:

@@ -83,28 +83,34 @@ def load_duals(duals: DualModels, path: str, method: str) -> None:
 
 
 class UnpairedSet:
-    """LR images kept in memory (uint8 H×W×3), sampled as random patches with torch's
-    default generator (checkpointed by the engine, so a resume continues the same draws)."""
+    """LR images kept in memory (uint8 H×W×3), sampled as random patches with an own
+    generator seeded by ``train.seed`` and the rank (ranks draw different patches); its
+    state goes into ``last.pt`` through the kind's ``state()`` so a resume continues it."""
 
-    def __init__(self, images: list[np.ndarray], patch: int, flip: bool, rot90: bool) -> None:
+    def __init__(self, images: list[np.ndarray], patch: int, flip: bool, rot90: bool,
+                 seed: int = 0) -> None:
         small = [i for i, im in enumerate(images) if min(im.shape[:2]) < patch]
         if not images or small:
             raise DataError(f"unpaired set: expected LR images of at least {patch}×{patch} "
                             f"pixels, found {len(images)} images ({len(small)} too small); "
                             f"lower data.patch or use larger images")
         self.images, self.patch, self.flip, self.rot90 = images, patch, flip, rot90
+        self.rng = torch.Generator().manual_seed(seed)
+
+    def _draw(self, high: int) -> int:
+        return int(torch.randint(high, (), generator=self.rng))
 
     def sample(self, m: int) -> Tensor:
         out = []
         p = self.patch
         for _ in range(m):
-            im = self.images[int(torch.randint(len(self.images), ()))]
-            y = int(torch.randint(im.shape[0] - p + 1, ()))
-            x = int(torch.randint(im.shape[1] - p + 1, ()))
+            im = self.images[self._draw(len(self.images))]
+            y = self._draw(im.shape[0] - p + 1)
+            x = self._draw(im.shape[1] - p + 1)
             t = torch.from_numpy(np.array(im[y:y + p, x:x + p])).permute(2, 0, 1).float() / 255
-            if self.flip and bool(torch.randint(2, ())):
+            if self.flip and self._draw(2):
                 t = t.flip(-1)
-            if self.rot90 and bool(torch.randint(2, ())):
+            if self.rot90 and self._draw(2):
                 t = t.transpose(-1, -2)
             out.append(t)
         return torch.stack(out)
@@ -168,8 +174,9 @@ def build(recipe: dict[str, Any], ctx: Context) -> Parts:
         load_duals(duals, spec["init_dual"], recipe["method"].replace("-adapt", "-s"))
     duals = duals.to(ctx.device)
     data = recipe["data"]
+    rank = ctx.ranks.rank if ctx.ranks is not None else 0
     unpaired = UnpairedSet(load_unpaired(spec, recipe["scale"]), data["patch"], data["flip"],
-                           data["rot90"])
+                           data["rot90"], seed=recipe["train"]["seed"] * 1009 + rank)
     m = spec["unpaired_batch"]
     net = ctx.prepare(AllLevels(generator))
     dual_net = ctx.prepare(AdaptDuals(duals))
@@ -195,4 +202,6 @@ def build(recipe: dict[str, Any], ctx: Context) -> Parts:
 
     return Parts(generator=generator, models={"generator": generator, "dual": duals},
                  optimizers={"generator": opt, **d_opts},
-                 schedulers={"generator": sched, **d_scheds}, step=step)
+                 schedulers={"generator": sched, **d_scheds}, step=step,
+                 state=lambda: {"unpaired_rng": unpaired.rng.get_state()},
+                 load_state=lambda st: unpaired.rng.set_state(st["unpaired_rng"]))
