@@ -18,7 +18,13 @@ tv = pytest.importorskip("torchvision")
 def tiny_vgg19() -> nn.Module:
     """VGG19's layer sequence (cfg 'E') with 4-8 channels: same indices, tiny cost."""
     cfg = [4, 4, "M", 8, 8, "M"] + [8] * 4 + ["M"] + [8] * 4 + ["M"] + [8] * 4 + ["M"]
-    return tv.models.VGG(tv.models.vgg.make_layers(cfg), init_weights=True)
+    vgg = nn.Module()  # only `features` matters (torchvision's classifier has 120M weights)
+    vgg.features = tv.models.vgg.make_layers(cfg)
+    for m in vgg.features:  # torchvision's VGG init, so feature magnitudes are realistic
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            nn.init.zeros_(m.bias)
+    return vgg
 
 
 def tiny_resnet() -> nn.Module:
