@@ -290,6 +290,30 @@ def cmd_complexity(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(a: argparse.Namespace) -> int:
+    from bench import speed
+
+    if (a.method is None) == (not a.all):
+        raise SRReproError("expected exactly one of --method M (one generator) or --all "
+                           "(every registered generator)")
+    req = speed.BenchRequest(method=a.method or "bicubic", scale=a.scale, device=a.device,
+                             amp=a.amp, channels_last=a.channels_last, batch=a.batch,
+                             size=speed.parse_size(a.size), repeats=a.repeats, warmup=a.warmup)
+    req.validate()
+    if a.all:
+        rows = speed.benchmark_all(req, progress=None if a.quiet else
+                                   (lambda m: print(m, file=sys.stderr, flush=True)))
+    else:
+        rows = [speed.benchmark(req)]
+    paths = speed.store(rows, speed.result_stem(req, a.all), a.results_dir)
+    if a.format == "json":
+        print(json.dumps(rows if a.all else rows[0]))
+        return 0
+    print(speed.format_table(rows))
+    print(f"wrote {paths['json']} and {paths['csv']}")
+    return 0
+
+
 class _Parser(argparse.ArgumentParser):
     """Usage errors as one ``error:`` line (exit 2), like every other bad input."""
 
@@ -389,6 +413,29 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--scale", type=int, default=None, choices=SCALES)
     x.add_argument("--format", choices=["text", "json"], default="text")
     x.set_defaults(func=cmd_complexity)
+
+    b = add("bench", "inference speed and peak memory of a method (or of all)",
+            "Time a generator's forward (random weights) on a batch of LR images: warm-up "
+            "runs, then repeated timed runs (CUDA events on a GPU) reported as median with "
+            "IQR and MAD, ms per image, images/s and peak memory (CUDA allocator peak on a "
+            "GPU, peak RSS on CPU), with the device name and versions. Stored as JSON and CSV "
+            "under <results>/bench/.")
+    b.add_argument("--method", default=None, help="registered generator (see `srrepro methods`)")
+    b.add_argument("--all", action="store_true", help="every registered generator, as a table")
+    b.add_argument("--scale", type=int, default=4, choices=SCALES)
+    b.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps (must exist)")
+    b.add_argument("--amp", action="store_true", help="autocast (fp16 on CUDA, bf16 on CPU)")
+    b.add_argument("--channels-last", action="store_true",
+                   help="model and input in channels-last memory format")
+    b.add_argument("--batch", type=int, default=1, help="LR images per forward (default 1)")
+    b.add_argument("--size", default="32x32",
+                   help="LR size HxW (default 32x32; 180x320 gives a 720p output at x4)")
+    b.add_argument("--repeats", type=int, default=5, help="timed runs (default 5)")
+    b.add_argument("--warmup", type=int, default=1, help="untimed runs first (default 1)")
+    b.add_argument("--format", choices=["text", "json"], default="text",
+                   help="json: the last line of stdout is one JSON object (a list with --all)")
+    _common(b, data=False)
+    b.set_defaults(func=cmd_bench)
 
     m = add("methods", "list registered methods",
             "Registered methods with their scales and parameter counts (the card's published "
