@@ -275,16 +275,37 @@ def cmd_methods(a: argparse.Namespace) -> int:
 
 def cmd_complexity(a: argparse.Namespace) -> int:
     import methods
-    from methods.complexity import complexity_report
+    from methods.complexity import complexity_report, complexity_table
 
+    if (a.method is None) == (not a.all):
+        raise SRReproError("expected exactly one of --method M or --all (every registered model)")
+    if a.all:
+        rows = complexity_table(scale=a.scale)
+        if a.format == "json":
+            print(json.dumps(rows, default=list))
+            return 0
+        print(f"{'model':28s} {'kind':13s} {'x':>2s} {'params':>12s} {'trainable':>12s} "
+              f"{'GMACs LR256':>12s} {'GMACs 720p':>11s}")
+        for r in rows:
+            if "macs_lr256" in r:
+                macs = f"{r['macs_lr256'] / 1e9:12.2f} {r['macs_720p'] / 1e9:11.2f}"
+            elif "macs_patch" in r:
+                macs = f"{r['macs_patch'] / 1e9:12.3f} (on {r['patch_size']}x{r['patch_size']} patches)"
+            else:
+                macs = f"  {r['macs_note'][:70]}"
+            print(f"{r['method']:28s} {r['kind']:13s} {r['scale']:>2d} {r['params']:>12,d} "
+                  f"{r['params_trainable']:>12,d} {macs}")
+        print("MACs = multiply-adds (papers' Mult-Adds, often called FLOPs); 720p = LR "
+              "(720//s)x(1280//s); models built on the meta device (no weights needed)")
+        return 0
     model = methods.create(a.method, scale=a.scale)
     rep = complexity_report(model, a.scale)
     if a.format == "json":
         print(json.dumps({"method": methods.get_card(a.method).name, **rep}, default=list))
         return 0
     h, w = rep["lr_size_720p"]
-    print(f"{a.method} x{rep['scale']}: {rep['params']:,} params; "
-          f"{rep['macs_lr256'] / 1e9:.1f} G MACs at LR 256x256; "
+    print(f"{a.method} x{rep['scale']}: {rep['params']:,} params ({rep['params_trainable']:,} "
+          f"trainable); {rep['macs_lr256'] / 1e9:.1f} G MACs at LR 256x256; "
           f"{rep['macs_720p'] / 1e9:.1f} G MACs for a 720p output (LR {w}x{h})")
     print(f"note: {rep['note']}")
     return 0
@@ -409,7 +430,10 @@ def build_parser() -> argparse.ArgumentParser:
     x = add("complexity", "parameters and multiply-adds of a method",
             "Parameters and MACs at the two input conventions papers use (LR 256x256, and "
             "the LR size of a 1280x720 output).")
-    x.add_argument("--method", required=True)
+    x.add_argument("--method", default=None, help="registered method")
+    x.add_argument("--all", action="store_true",
+                   help="every registered model (generators at x4 or --scale; "
+                        "discriminators on their patch size), as a table")
     x.add_argument("--scale", type=int, default=None, choices=SCALES)
     x.add_argument("--format", choices=["text", "json"], default="text")
     x.set_defaults(func=cmd_complexity)

@@ -188,3 +188,11 @@ def test_cli_bench_json_and_errors(tmp_path, capsys):
         assert main(["bench", *argv, "--results-dir", str(tmp_path)]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("error:") and msg in err[0]
+
+
+def test_cli_complexity_method_or_all(capsys):
+    assert main(["complexity", "--method", "srresnet", "--all"]) == 2
+    assert "exactly one of --method" in capsys.readouterr().err
+    assert main(["complexity", "--method", "srresnet", "--scale", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "1,517,571 params (1,517,571 trainable)" in out
