@@ -366,16 +366,37 @@ def cmd_methods(a: argparse.Namespace) -> int:
 
 def cmd_complexity(a: argparse.Namespace) -> int:
     import methods
-    from methods.complexity import complexity_report
+    from methods.complexity import complexity_report, complexity_table
 
+    if (a.method is None) == (not a.all):
+        raise SRReproError("expected exactly one of --method M or --all (every registered model)")
+    if a.all:
+        rows = complexity_table(scale=a.scale)
+        if a.format == "json":
+            print(json.dumps(rows, default=list))
+            return 0
+        print(f"{'model':28s} {'kind':13s} {'x':>2s} {'params':>12s} {'trainable':>12s} "
+              f"{'GMACs LR256':>12s} {'GMACs 720p':>11s}")
+        for r in rows:
+            if "macs_lr256" in r:
+                macs = f"{r['macs_lr256'] / 1e9:12.2f} {r['macs_720p'] / 1e9:11.2f}"
+            elif "macs_patch" in r:
+                macs = f"{r['macs_patch'] / 1e9:12.3f} (on {r['patch_size']}x{r['patch_size']} patches)"
+            else:
+                macs = f"  {r['macs_note'][:70]}"
+            print(f"{r['method']:28s} {r['kind']:13s} {r['scale']:>2d} {r['params']:>12,d} "
+                  f"{r['params_trainable']:>12,d} {macs}")
+        print("MACs = multiply-adds (papers' Mult-Adds, often called FLOPs); 720p = LR "
+              "(720//s)x(1280//s); models built on the meta device (no weights needed)")
+        return 0
     model = methods.create(a.method, scale=a.scale)
     rep = complexity_report(model, a.scale)
     if a.format == "json":
         print(json.dumps({"method": methods.get_card(a.method).name, **rep}, default=list))
         return 0
     h, w = rep["lr_size_720p"]
-    print(f"{a.method} x{rep['scale']}: {rep['params']:,} params; "
-          f"{rep['macs_lr256'] / 1e9:.1f} G MACs at LR 256x256; "
+    print(f"{a.method} x{rep['scale']}: {rep['params']:,} params ({rep['params_trainable']:,} "
+          f"trainable); {rep['macs_lr256'] / 1e9:.1f} G MACs at LR 256x256; "
           f"{rep['macs_720p'] / 1e9:.1f} G MACs for a 720p output (LR {w}x{h})")
     print(f"note: {rep['note']}")
     return 0
@@ -394,6 +415,30 @@ def cmd_recipes(a: argparse.Namespace) -> int:
     for rid in list_recipes():
         r = resolve(rid)
         print(f"{rid:26s} {r['kind']:8s} {r['method']:18s} x{r['scale']}  {r['description']}")
+    return 0
+
+
+def cmd_bench(a: argparse.Namespace) -> int:
+    from bench import speed
+
+    if (a.method is None) == (not a.all):
+        raise SRReproError("expected exactly one of --method M (one generator) or --all "
+                           "(every registered generator)")
+    req = speed.BenchRequest(method=a.method or "bicubic", scale=a.scale, device=a.device,
+                             amp=a.amp, channels_last=a.channels_last, batch=a.batch,
+                             size=speed.parse_size(a.size), repeats=a.repeats, warmup=a.warmup)
+    req.validate()
+    if a.all:
+        rows = speed.benchmark_all(req, progress=None if a.quiet else
+                                   (lambda m: print(m, file=sys.stderr, flush=True)))
+    else:
+        rows = [speed.benchmark(req)]
+    paths = speed.store(rows, speed.result_stem(req, a.all), a.results_dir)
+    if a.format == "json":
+        print(json.dumps(rows if a.all else rows[0]))
+        return 0
+    print(speed.format_table(rows))
+    print(f"wrote {paths['json']} and {paths['csv']}")
     return 0
 
 
@@ -543,10 +588,36 @@ def build_parser() -> argparse.ArgumentParser:
     x = add("complexity", "parameters and multiply-adds of a method",
             "Parameters and MACs at the two input conventions papers use (LR 256x256, and "
             "the LR size of a 1280x720 output).")
-    x.add_argument("--method", required=True)
+    x.add_argument("--method", default=None, help="registered method")
+    x.add_argument("--all", action="store_true",
+                   help="every registered model (generators at x4 or --scale; "
+                        "discriminators on their patch size), as a table")
     x.add_argument("--scale", type=int, default=None, choices=SCALES)
     x.add_argument("--format", choices=["text", "json"], default="text")
     x.set_defaults(func=cmd_complexity)
+
+    b = add("bench", "inference speed and peak memory of a method (or of all)",
+            "Time a generator's forward (random weights) on a batch of LR images: warm-up "
+            "runs, then repeated timed runs (CUDA events on a GPU) reported as median with "
+            "IQR and MAD, ms per image, images/s and peak memory (CUDA allocator peak on a "
+            "GPU, peak RSS on CPU), with the device name and versions. Stored as JSON and CSV "
+            "under <results>/bench/.")
+    b.add_argument("--method", default=None, help="registered generator (see `srrepro methods`)")
+    b.add_argument("--all", action="store_true", help="every registered generator, as a table")
+    b.add_argument("--scale", type=int, default=4, choices=SCALES)
+    b.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps (must exist)")
+    b.add_argument("--amp", action="store_true", help="autocast (fp16 on CUDA, bf16 on CPU)")
+    b.add_argument("--channels-last", action="store_true",
+                   help="model and input in channels-last memory format")
+    b.add_argument("--batch", type=int, default=1, help="LR images per forward (default 1)")
+    b.add_argument("--size", default="32x32",
+                   help="LR size HxW (default 32x32; 180x320 gives a 720p output at x4)")
+    b.add_argument("--repeats", type=int, default=5, help="timed runs (default 5)")
+    b.add_argument("--warmup", type=int, default=1, help="untimed runs first (default 1)")
+    b.add_argument("--format", choices=["text", "json"], default="text",
+                   help="json: the last line of stdout is one JSON object (a list with --all)")
+    _common(b, data=False)
+    b.set_defaults(func=cmd_bench)
 
     m = add("methods", "list registered methods",
             "Registered methods with their scales and parameter counts (the card's published "

@@ -25,6 +25,7 @@ does) and evaluates them as ``urban100`` (a count-only manifest) from that data 
 from __future__ import annotations
 
 import argparse
+import resource
 import statistics
 import subprocess
 import sys
@@ -89,13 +90,17 @@ def make_synthetic(root: Path, n: int = 100, size: tuple[int, int] = (1024, 768)
     return root
 
 
-def _time(cmd: list[str]) -> tuple[float, str]:
+def _time(cmd: list[str]) -> tuple[float, float, str]:
+    """Wall seconds, CPU seconds (user + system of the child) and the last stdout line."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     secs = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if done.returncode:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{done.stderr}")
-    return secs, done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
+    return secs, cpu, done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
 
 
 def main() -> None:
@@ -121,20 +126,21 @@ def main() -> None:
         "floor": lambda d: [sys.executable, "-c", FLOOR, str(hr)],
         "basicsr": lambda d: [sys.executable, "-c", BASICSR, str(hr)],
     }
-    medians = {}
+    medians, cpus = {}, {}
     for name in a.only.split(","):
-        times = []
+        times, cpu = [], []
         for _ in range(a.runs):
             with tempfile.TemporaryDirectory() as d:
-                secs, last = _time(cmds[name](d))
+                secs, c, last = _time(cmds[name](d))
             times.append(secs)
-        medians[name] = statistics.median(times)
-        print(f"{name:8s} median {medians[name]:6.2f} s  runs {', '.join(f'{t:.2f}' for t in times)}"
+            cpu.append(c)
+        medians[name], cpus[name] = statistics.median(times), statistics.median(cpu)
+        print(f"{name:8s} wall median {medians[name]:6.2f} s (runs "
+              f"{', '.join(f'{t:.2f}' for t in times)}); CPU median {cpus[name]:6.2f} s"
               f"  | {last}", flush=True)
-    if "srrepro" in medians and "floor" in medians:
-        print(f"srrepro / floor   = {medians['srrepro'] / medians['floor']:.2f}")
-    if "srrepro" in medians and "basicsr" in medians:
-        print(f"basicsr / srrepro = {medians['basicsr'] / medians['srrepro']:.2f}")
+    for x, y in (("srrepro", "floor"), ("basicsr", "srrepro")):
+        if x in medians and y in medians:
+            print(f"{x} / {y}: wall {medians[x] / medians[y]:.2f}, CPU {cpus[x] / cpus[y]:.2f}")
 
 
 if __name__ == "__main__":
