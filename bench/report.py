@@ -143,10 +143,11 @@ def render_html(rep: "Reproduction") -> str:
             views.append(_cell_view(c, pub_ranks.get(c.key, "") if c else "",
                                     rep_ranks.get(c.key, "") if c else "", notes, explain))
         # a reason shared by every cell of the row is shown once, on the row header
-        missing = [v for v in views if not v["empty"]]
+        # (cells with a reproduced value, e.g. a built #params, keep their own content)
+        missing = [v for v in views if not v["empty"] and v["rep"] is None]
         row_note: list[int] = []
-        if missing and all(v["rep"] is None and v["notes"] and v["notes"] == missing[0]["notes"]
-                           and v["na"] == missing[0]["na"] for v in missing):
+        if len(missing) > 1 and all(v["notes"] and v["notes"] == missing[0]["notes"]
+                                    and v["na"] == missing[0]["na"] for v in missing):
             row_note = missing[0]["notes"]
             for v in missing:
                 v["notes"], v["shared"] = [], True

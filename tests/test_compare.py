@@ -82,6 +82,24 @@ def test_report_numbers_are_the_stored_ones(comparison: dict[str, Any]) -> None:
     assert comp.entries[0].summary["psnr"] > comp.entries[1].summary["psnr"] + 5
 
 
+def test_a_second_report_reuses_stored_numbers_and_sr_images(comparison: dict[str, Any]) -> None:  # noqa: F811
+    """No network runs again: results come from the store, SR images from beside it."""
+    import time
+
+    from bench.compare import compare
+    from bench.protocol import get_protocol
+
+    t0 = time.perf_counter()
+    comp, _ = compare(["bicubic", "edsr-baseline", "drn-s"], "set5", 4, comparison["weights"],
+                      protocol=get_protocol("matlab-y-gray3"), data_root=DATA,
+                      results_dir=comparison["results"], progress=False)
+    assert all(e.summary["reused"] for e in comp.entries)
+    assert [e.summary["psnr"] for e in comp.entries] == [
+        e.summary["psnr"] for e in comparison["comp"].entries]
+    assert comp.crop["image"] == comparison["comp"].crop["image"]
+    assert time.perf_counter() - t0 < 30  # DRN-S alone takes longer than that on Set5
+
+
 def test_crop_tiles_show_the_same_region(comparison: dict[str, Any]) -> None:  # noqa: F811
     from io import BytesIO
 
@@ -102,6 +120,7 @@ def test_sr_dir_and_user_crop_from_the_command_line(tmp_path: Path,
     assert main(["eval", "--method", "bicubic", "--dataset", "set5", "--scale", "4", "--data-root",
                  str(DATA), "--results-dir", str(tmp_path / "r"), "--save-sr", str(sr),
                  "--quiet"]) == 0
+    capsys.readouterr()
     out = tmp_path / "cmp.html"
     rc = main(["compare", "--methods", "bicubic", "--sr-dir", f"elsewhere={sr}", "--dataset",
                "set5", "--scale", "4", "--crop", "10,20,32,32", "--crop-image", "baby.png",
