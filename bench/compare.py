@@ -157,15 +157,20 @@ def _hr(dataset: str, name: str, scale: int, data_root: Path | None) -> np.ndarr
     return hr[:hr.shape[0] - hr.shape[0] % scale, :hr.shape[1] - hr.shape[1] % scale]
 
 
-def disagreement_window(srs: list[np.ndarray], size: int) -> tuple[int, int, float]:
+def disagreement_window(srs: list[np.ndarray], size: int, margin: int = 0) -> tuple[int, int, float]:
     """Top-left (x, y) of the ``size``×``size`` window with the largest mean per-pixel
-    standard deviation across the SR images (on luma), and that mean.
+    standard deviation across the SR images (on luma), and that mean; windows keep
+    ``margin`` pixels from the image border (the border the protocol does not score).
 
     std_p = sqrt(mean_k (Y_k(p) - mean_k Y_k(p))^2); the window mean is an integral-image
     box sum, so every position is scored exactly.
     """
     stack = np.stack([_luma(s) for s in srs])
     std = stack.std(axis=0)
+    h, w = std.shape
+    if margin and min(h, w) - 2 * margin >= size:
+        x, y, score = disagreement_window([s[margin:h - margin, margin:w - margin] for s in srs], size)
+        return x + margin, y + margin, score
     integral = np.pad(std.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
     sums = (integral[size:, size:] - integral[:-size, size:] - integral[size:, :-size]
             + integral[:-size, :-size])
@@ -188,7 +193,7 @@ def _choose_region(entries: list[Entry], names: list[str], dataset: str, scale: 
                 raise SRReproError(f"--crop {x},{y},{cw},{ch}: outside {name} ({w}x{h} at x{scale})")
             return {"image": name, "x": x, "y": y, "w": cw, "h": ch, "chosen": "given"}
         size = max(16, min(h, w) // 6)
-        x, y, score = disagreement_window(srs, size)
+        x, y, score = disagreement_window(srs, size, margin=scale)
         if best is None or score > best["score"]:
             best = {"image": name, "x": x, "y": y, "w": size, "h": size, "score": score,
                     "chosen": "largest disagreement"}

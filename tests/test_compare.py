@@ -25,6 +25,12 @@ def test_disagreement_window_finds_the_region_that_differs() -> None:
     other[22:30, 31:39] = 255 - other[22:30, 31:39]  # methods differ only here
     x, y, score = disagreement_window([base, base.copy(), other], 8)
     assert (x, y) == (31, 22) and score > 0
+    # a disagreement in the unscored border is not chosen when a margin is kept
+    edge = base.copy()
+    edge[:3, :3] = 255 - edge[:3, :3]
+    assert disagreement_window([base, edge], 3)[:2] == (0, 0)
+    x, y, _ = disagreement_window([base, edge], 3, margin=3)
+    assert x >= 3 and y >= 3
     # the integral-image score equals the brute-force window mean everywhere
     a, b = rng.random((12, 9, 3)) * 255, rng.random((12, 9, 3)) * 255
     luma = lambda s: 0.299 * s[..., 0] + 0.587 * s[..., 1] + 0.114 * s[..., 2]  # noqa: E731
