@@ -95,10 +95,15 @@ def _gather(methods_: list[str], dataset: str, scale: int, protocol: Protocol,
     entries = []
     for m in methods_:
         card = methods.get_card(m)
-        out = work / card.name
-        s = evaluate(EvalRequest(card.name, dataset, scale, protocol, weights=weights.get(m),
-                                 save_sr=out), data_root, results_dir, progress=progress)
+        out = _sr_cache(card.name, weights.get(m), dataset, scale, protocol, results_dir) or (
+            work / card.name)
         files = {n: out / f"{Path(n).stem}.png" for n in names}
+        done = all(f.exists() for f in files.values())
+        # SR images are kept beside the store: a second report reuses the stored numbers and
+        # the images instead of running the network again
+        s = evaluate(EvalRequest(card.name, dataset, scale, protocol, weights=weights.get(m),
+                                 save_sr=None if done else out), data_root, results_dir,
+                     progress=progress)
         entries.append(Entry(card.name, card.name, s, files, param_count(card.name, scale)))
     for label, folder in sr_dirs.items():
         s = score_folder(Path(folder), label, dataset, scale, protocol, data_root, results_dir,
@@ -108,6 +113,28 @@ def _gather(methods_: list[str], dataset: str, scale: int, protocol: Protocol,
         raise SRReproError(f"compare needs at least two methods or --sr-dir folders: found "
                            f"{len(entries)}")
     return entries
+
+
+def _sr_cache(method: str, weights: str | None, dataset: str, scale: int, protocol: Protocol,
+              results_dir: Path | None) -> Path | None:
+    """Where the SR images of one (method, weights file, dataset, scale, protocol) are kept,
+    or None when the weights are not a local file (nothing stable to key them by)."""
+    from bench.paths import results_root
+
+    if weights is None:
+        wid = "none" if not methods.get_card(method).trainable else "official"
+    elif Path(weights).is_file():
+        import hashlib
+
+        h = hashlib.sha256()
+        with open(weights, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        wid = h.hexdigest()[:16]
+    else:
+        return None
+    return (results_root(results_dir) / "sr-images" / method / wid / dataset.lower() /
+            f"x{scale}" / protocol.fingerprint)
 
 
 def _luma(rgb: np.ndarray) -> np.ndarray:
@@ -130,15 +157,20 @@ def _hr(dataset: str, name: str, scale: int, data_root: Path | None) -> np.ndarr
     return hr[:hr.shape[0] - hr.shape[0] % scale, :hr.shape[1] - hr.shape[1] % scale]
 
 
-def disagreement_window(srs: list[np.ndarray], size: int) -> tuple[int, int, float]:
+def disagreement_window(srs: list[np.ndarray], size: int, margin: int = 0) -> tuple[int, int, float]:
     """Top-left (x, y) of the ``size``×``size`` window with the largest mean per-pixel
-    standard deviation across the SR images (on luma), and that mean.
+    standard deviation across the SR images (on luma), and that mean; windows keep
+    ``margin`` pixels from the image border (the border the protocol does not score).
 
     std_p = sqrt(mean_k (Y_k(p) - mean_k Y_k(p))^2); the window mean is an integral-image
     box sum, so every position is scored exactly.
     """
     stack = np.stack([_luma(s) for s in srs])
     std = stack.std(axis=0)
+    h, w = std.shape
+    if margin and min(h, w) - 2 * margin >= size:
+        x, y, score = disagreement_window([s[margin:h - margin, margin:w - margin] for s in srs], size)
+        return x + margin, y + margin, score
     integral = np.pad(std.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
     sums = (integral[size:, size:] - integral[:-size, size:] - integral[size:, :-size]
             + integral[:-size, :-size])
@@ -161,7 +193,7 @@ def _choose_region(entries: list[Entry], names: list[str], dataset: str, scale: 
                 raise SRReproError(f"--crop {x},{y},{cw},{ch}: outside {name} ({w}x{h} at x{scale})")
             return {"image": name, "x": x, "y": y, "w": cw, "h": ch, "chosen": "given"}
         size = max(16, min(h, w) // 6)
-        x, y, score = disagreement_window(srs, size)
+        x, y, score = disagreement_window(srs, size, margin=scale)
         if best is None or score > best["score"]:
             best = {"image": name, "x": x, "y": y, "w": size, "h": size, "score": score,
                     "chosen": "largest disagreement"}

@@ -30,7 +30,7 @@ _INFO = {m.name: m for m in (
     MetricInfo("niqe", "NIQE", False, 4),
     MetricInfo("ma", "Ma", True, 4),
     MetricInfo("pi", "PI", False, 4),
-    MetricInfo("params_m", "#Params (M)", False, 3),
+    MetricInfo("params_m", "#Params (M)", True, 3),  # never ranked: size is not quality
 )}
 
 

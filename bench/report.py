@@ -18,7 +18,6 @@ from bench.results import git_commit
 
 if TYPE_CHECKING:
     from bench.cells import Cell
-    from bench.published import TableSpec
     from bench.reproduce import Reproduction
 
 MINUS = "\u2212"
@@ -78,19 +77,17 @@ class _Notes:
 
 
 
-def _title(spec: "TableSpec", row_methods: dict[tuple[str, str], str | None]):  # type: ignore[no-untyped-def]
+def _title(axis: str, c: dict[str, Any]) -> str:
     """Header text of one axis value, as the paper names it."""
-    def title(axis: str, c: dict[str, Any]) -> str:
-        if axis == "scale":
-            return f"x{c['scale']}"
-        if axis in ("entry", "label"):
-            return c["label"]
-        if axis == "setting":
-            return c["setting"] or "-"
-        if axis == "dataset":
-            return get_manifest(c["dataset"]).name if c["dataset"] else "Model size"
-        return metric_info(c["metric"]).header
-    return title
+    if axis == "scale":
+        return f"x{c['scale']}"
+    if axis in ("entry", "label"):
+        return c["label"]
+    if axis == "setting":
+        return c["setting"] or "-"
+    if axis == "dataset":
+        return get_manifest(c["dataset"]).name if c["dataset"] else "Model size"
+    return metric_info(c["metric"]).header
 
 
 def _cell_view(c: "Cell | None", pub_rank: str, rep_rank: str, notes: _Notes,
@@ -132,9 +129,8 @@ def render_html(rep: "Reproduction") -> str:
     explain = _drift_explanations(rep, by_key)
     pub_ranks, rep_ranks = ranks(rep.cells, reproduced=False), ranks(rep.cells, reproduced=True)
     row_methods = {(r.label, r.setting): r.method for r in spec.rows}
-    title = _title(spec, row_methods)
     grid = build_grid(spec, index)
-    heads = row_headers(grid, title)
+    heads = row_headers(grid, _title)
     body = []
     for r, hdrs in zip(grid.rows, heads):
         views = []
@@ -143,10 +139,11 @@ def render_html(rep: "Reproduction") -> str:
             views.append(_cell_view(c, pub_ranks.get(c.key, "") if c else "",
                                     rep_ranks.get(c.key, "") if c else "", notes, explain))
         # a reason shared by every cell of the row is shown once, on the row header
-        missing = [v for v in views if not v["empty"]]
+        # (cells with a reproduced value, e.g. a built #params, keep their own content)
+        missing = [v for v in views if not v["empty"] and v["rep"] is None]
         row_note: list[int] = []
-        if missing and all(v["rep"] is None and v["notes"] and v["notes"] == missing[0]["notes"]
-                           and v["na"] == missing[0]["na"] for v in missing):
+        if len(missing) > 1 and all(v["notes"] and v["notes"] == missing[0]["notes"]
+                                    and v["na"] == missing[0]["na"] for v in missing):
             row_note = missing[0]["notes"]
             for v in missing:
                 v["notes"], v["shared"] = [], True
@@ -161,9 +158,9 @@ def render_html(rep: "Reproduction") -> str:
                      "group_start": len(hdrs) > 1 and hdrs[0]["start"] and body != []})
     rounding = sorted({v.decimals for v in spec.published if v.metric == "ssim"})
     return env.get_template("table.html.j2").render(
-        spec=spec, body=body, col_heads=column_headers(grid, title),
+        spec=spec, body=body, col_heads=column_headers(grid, _title),
         row_axes=[AXIS_TITLES[a] for a in grid.row_axes], notes=notes.items,
-        fixed=", ".join(title(a, grid.fixed) for a in ("dataset", "scale", "metric")
+        fixed=", ".join(_title(a, grid.fixed) for a in ("dataset", "scale", "metric")
                         if a in grid.fixed and not (a == "metric" and len(spec.metrics) > 1)),
         missing=[get_manifest(d).name for d in rep.missing_datasets],
         protocol=spec.protocol.to_dict() | {"description": spec.protocol.description},

@@ -25,6 +25,12 @@ def test_disagreement_window_finds_the_region_that_differs() -> None:
     other[22:30, 31:39] = 255 - other[22:30, 31:39]  # methods differ only here
     x, y, score = disagreement_window([base, base.copy(), other], 8)
     assert (x, y) == (31, 22) and score > 0
+    # a disagreement in the unscored border is not chosen when a margin is kept
+    edge = base.copy()
+    edge[:3, :3] = 255 - edge[:3, :3]
+    assert disagreement_window([base, edge], 3)[:2] == (0, 0)
+    x, y, _ = disagreement_window([base, edge], 3, margin=3)
+    assert x >= 3 and y >= 3
     # the integral-image score equals the brute-force window mean everywhere
     a, b = rng.random((12, 9, 3)) * 255, rng.random((12, 9, 3)) * 255
     luma = lambda s: 0.299 * s[..., 0] + 0.587 * s[..., 1] + 0.114 * s[..., 2]  # noqa: E731
@@ -82,6 +88,22 @@ def test_report_numbers_are_the_stored_ones(comparison: dict[str, Any]) -> None:
     assert comp.entries[0].summary["psnr"] > comp.entries[1].summary["psnr"] + 5
 
 
+def test_a_second_report_reuses_stored_numbers_and_sr_images(comparison: dict[str, Any]) -> None:  # noqa: F811
+    """No network runs again: results come from the store, SR images from beside it."""
+    from bench.compare import compare
+    from bench.protocol import get_protocol
+
+    comp, _ = compare(["bicubic", "edsr-baseline", "drn-s"], "set5", 4, comparison["weights"],
+                      protocol=get_protocol("matlab-y-gray3"), data_root=DATA,
+                      results_dir=comparison["results"], progress=False)
+    assert all(e.summary["reused"] for e in comp.entries)
+    assert [e.summary["psnr"] for e in comp.entries] == [
+        e.summary["psnr"] for e in comparison["comp"].entries]
+    assert comp.crop["image"] == comparison["comp"].crop["image"]
+    cached = sorted((comparison["results"] / "sr-images").glob("*/*/set5/x4/*/*.png"))
+    assert len(cached) == 3 * 5  # bicubic and the two networks, Set5
+
+
 def test_crop_tiles_show_the_same_region(comparison: dict[str, Any]) -> None:  # noqa: F811
     from io import BytesIO
 
@@ -102,6 +124,7 @@ def test_sr_dir_and_user_crop_from_the_command_line(tmp_path: Path,
     assert main(["eval", "--method", "bicubic", "--dataset", "set5", "--scale", "4", "--data-root",
                  str(DATA), "--results-dir", str(tmp_path / "r"), "--save-sr", str(sr),
                  "--quiet"]) == 0
+    capsys.readouterr()
     out = tmp_path / "cmp.html"
     rc = main(["compare", "--methods", "bicubic", "--sr-dir", f"elsewhere={sr}", "--dataset",
                "set5", "--scale", "4", "--crop", "10,20,32,32", "--crop-image", "baby.png",

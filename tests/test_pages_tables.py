@@ -28,15 +28,12 @@ def _printed_rows(path: Path) -> list[tuple[str, str]]:
 
 
 def test_every_published_table_has_a_spec() -> None:
-    specs = {load_table(t).published and (REPORTS_DIR / "tables" / f"{t}.yaml") for t in table_ids()}
-    used = {f"{load_table(t).id}" for t in table_ids()}
-    assert len(PUBLISHED) == 16 and len(used) == 16 and specs
-    files = {p.name for p in PUBLISHED}
     import yaml
 
+    assert len(PUBLISHED) == 16 and len(table_ids()) == 16
     referenced = {yaml.safe_load((REPORTS_DIR / "tables" / f"{t}.yaml").read_text())["published"]
                   for t in table_ids()}
-    assert referenced == files
+    assert referenced == {p.name for p in PUBLISHED}
 
 
 @pytest.mark.parametrize("table", table_ids())
