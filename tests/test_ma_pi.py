@@ -72,6 +72,11 @@ def test_lookup_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert nrqm_path(tmp_path / "torch_home" / "hub" / "pyiqa") == hub
 
 
+def test_smallest_image_ma_takes(tmp_path: Path) -> None:
+    write_nrqm_model(tmp_path)
+    assert ma(torch.rand(3, 53, 53) * 255, folder=tmp_path).tolist() == pytest.approx([MA])
+
+
 def test_ma_and_pi_through_pyiqa_with_a_built_model(tmp_path: Path) -> None:
     folder = write_nrqm_model(tmp_path / "models").parent
     x = _textured()
@@ -93,6 +98,7 @@ def test_unreadable_model_file(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("img, match", [
     (torch.rand(3, 24, 24) * 255, "too small"),
+    (torch.rand(3, 52, 60) * 255, "too small"),  # 44 px after the border: pyiqa would crash
     (torch.full((3, 64, 64), float("nan")), "NaN"),
     (torch.rand(3, 64, 64) * 2 - 1, r"values in \[0, 255\]"),
 ])

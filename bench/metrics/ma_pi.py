@@ -30,7 +30,7 @@ NRQM_FILE = "NRQM_model.mat"
 NRQM_URL = "https://huggingface.co/chaofengc/IQA-PyTorch-Weights/resolve/main/NRQM_model.mat"
 ENV_DIR = "SRREPRO_IQA_MODELS"
 PIRM_BORDER = 4
-MA_MIN_SIDE = 20  # NRQM's features need a few 5x5/7x7 patches at the coarsest of 3 scales
+MA_MIN_SIDE = 45  # measured: pyiqa's NRQM fails at 44 px (11x11 windows at its coarsest scale)
 
 
 def model_dirs(folder: str | os.PathLike[str] | None = None) -> list[Path]:

@@ -111,10 +111,11 @@ def score_no_reference(img: Tensor, metrics: list[str], spec: PerceptualSpec = P
     ``border``); NIQE and Ma are computed once when PI needs them too."""
     if not metrics:
         return {}
+    from bench.metrics.ma_pi import MA_MIN_SIDE
     from bench.metrics.niqe import BLOCK, niqe_gray, noref_view
 
     crop = spec.noref_border if border is None else border
-    need = BLOCK if ("niqe" in metrics or "pi" in metrics) else 20
+    need = BLOCK if ("niqe" in metrics or "pi" in metrics) else MA_MIN_SIDE
     y = noref_view(img, 255.0, spec.noref_channel, crop, "/".join(metrics), need)
     out: dict[str, float] = {}
     if "ma" in metrics or "pi" in metrics:
