@@ -89,6 +89,9 @@ class ExtraScorer:
         out: dict[str, float] = {}
         if not self.metrics:
             return out
+        # these metrics are defined on images: a protocol that scores the raw (unquantized)
+        # output still hands them values in [0,255], as saving the image would
+        sr = sr.clamp(0, 255)
         m, spec = self.metrics, self.spec
         if "lpips" in m:
             from bench.metrics.lpips import lpips
