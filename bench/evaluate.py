@@ -31,7 +31,7 @@ from bench.pipeline import check_size, measure, prepare, quantize, to_tensor
 from bench import distributed
 from bench import protocol as _protocol
 from bench.protocol import PERCEPTUAL, PerceptualSpec, Protocol, get_protocol
-from bench.metrics.suite import EXTRA, ExtraScorer, unavailable
+from bench.metrics.suite import EXTRA, ExtraScorer, parse_metrics, unavailable
 from bench.results import EvalKey, InferenceOptions, ResultFolder, environment
 from bench.sources import FolderSource, ModelSource, Source, match_sr_files
 from methods.inference import DEFAULT_OVERLAP, amp_dtype, resolve_device
@@ -221,6 +221,7 @@ def _evaluate(source: Source, manifest: DatasetManifest, paths: list[Path], scal
     whose model files are missing are left out of the key and reported as unavailable."""
     data = data_fingerprint(manifest, paths, scale)
     root = results_root(results_dir)
+    metrics = parse_metrics(metrics)  # canonical order: one key per set of metrics
     missing = unavailable(metrics, spec)
     extra = tuple(m for m in metrics if m in EXTRA and m not in missing)
     scorer = ExtraScorer(extra, spec, getattr(source, "device", torch.device("cpu")))

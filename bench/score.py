@@ -15,11 +15,13 @@ import math
 from pathlib import Path
 from typing import Any
 
+from torch import Tensor
+
 from bench.data.images import load_image
 from bench.errors import DataError, SRReproError
 from bench.metrics.suite import CORE, NO_REFERENCE, parse_metrics, score_no_reference, unavailable
 from bench.pipeline import metric_views, to_tensor
-from bench.protocol import PERCEPTUAL, get_protocol
+from bench.protocol import PERCEPTUAL, PerceptualSpec, Protocol, get_protocol
 
 FULL_REFERENCE = ("psnr", "ssim", "lpips", "grad_psnr")
 _VIEW_PROTOCOL = {"y": "matlab-y", "rgb": "rgb"}  # planes as the named protocols take them
@@ -69,7 +71,9 @@ def score_files(images: list[Path], refs: list[Path] | None, metrics: str | tupl
             "perceptual": spec.to_dict() if any(m not in CORE for m in wanted) else None}
 
 
-def _full_reference(img, ref, metrics, border, protocol, spec) -> dict[str, float]:  # noqa: ANN001
+def _full_reference(img: Tensor, ref: Tensor, metrics: list[str], border: int,
+                    protocol: Protocol, spec: PerceptualSpec) -> dict[str, float]:
+    """PSNR/SSIM on ``protocol``'s planes; grad-PSNR and LPIPS on RGB (gray replicated)."""
     from bench.metrics.psnr import psnr
     from bench.metrics.ssim import ssim
 

@@ -87,6 +87,15 @@ def test_extra_columns_equal_the_metrics_on_the_saved_images(plain_and_extra) ->
 
 @pytest.mark.shared
 @needs_data
+def test_metric_order_does_not_make_another_key(plain_and_extra, tmp_path: Path) -> None:
+    _, extra, root = plain_and_extra
+    again = evaluate(EvalRequest("bicubic", "set5", 4, metrics=tuple(reversed(EXTRA))), DATA,
+                     root / "res", progress=False)
+    assert again["reused"] and again["result_dir"] == extra["result_dir"]
+
+
+@pytest.mark.shared
+@needs_data
 def test_sr_dir_reproduces_the_extra_columns(plain_and_extra, tmp_path: Path) -> None:
     _, extra, root = plain_and_extra
     s = score_folder(root / "sr", "bicubic-files", "set5", 4, data_root=DATA,

@@ -141,3 +141,27 @@ def test_bad_inputs_are_one_line_data_errors(pred: torch.Tensor, target: torch.T
 def test_unknown_net() -> None:
     with pytest.raises(DataError, match="'alex' or 'vgg'"):
         LPIPS(net="squeeze")
+
+
+def test_model_cache_follows_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A built model is reused only while its trunk file is still there and unchanged."""
+    import torchvision.models as tvm
+
+    from methods import backbones
+    from methods.download import sha256_file
+
+    folder = tmp_path / "trunks"
+    folder.mkdir()
+    torch.manual_seed(0)
+    torch.save(tvm.alexnet(weights=None).state_dict(), folder / "x.pth")
+    name = f"alexnet-test-{sha256_file(folder / 'x.pth')[:8]}.pth"
+    (folder / "x.pth").rename(folder / name)
+    monkeypatch.setitem(backbones.BACKBONES, "alexnet", backbones.BackboneFile("alexnet", name, "t"))
+    monkeypatch.setenv("SRREPRO_BACKBONES", str(folder))
+    x = torch.rand(3, 32, 32) * 255
+    first = lpips(x, x.flip(-1))
+    assert build_lpips() is build_lpips()  # built once
+    assert lpips(x, x.flip(-1)).item() == first.item()
+    monkeypatch.delenv("SRREPRO_BACKBONES")
+    with pytest.raises(CheckpointError, match=name):
+        lpips(x, x.flip(-1))

@@ -35,6 +35,27 @@ def write_nrqm_model(path: Path) -> Path:
     return path / NRQM_FILE
 
 
+def write_split_model(path: Path, threshold: float) -> Path:
+    """Forest 1: one tree splitting on DCT feature 1 at ``threshold`` (leaves 2 and 6);
+    forests 2 and 3 constant 0. Ma = leaf: it depends on the image through pyiqa's features."""
+    import scipy.io
+
+    rf = np.empty((1, 3), dtype=object)
+    for i in range(3):
+        split = i == 0
+        col = lambda *v, dt=np.float64: np.array(v, dtype=dt).reshape(-1, 1)  # noqa: E731
+        rf[0, i] = {"ldau": col(2, 0, 0, dt=np.int32) if split else col(0, dt=np.int32),
+                    "rdau": col(3, 0, 0, dt=np.int32) if split else col(0, dt=np.int32),
+                    "nodes": col(3 if split else 1), "depth": col(2 if split else 1),
+                    "threshold": col(threshold, 0, 0) if split else col(0.0),
+                    "pred": col(0, 2.0, 6.0) if split else col(0.0),
+                    "best_attri": col(1, 1, 1, dt=np.int32) if split else col(1, dt=np.int32)}
+    path.mkdir(parents=True, exist_ok=True)
+    scipy.io.savemat(path / NRQM_FILE, {"model": {"linear": np.array([0.0, 1, 1, 1]).reshape(4, 1),
+                                                  "rf": rf}})
+    return path / NRQM_FILE
+
+
 @pytest.fixture(autouse=True)
 def _empty_caches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
@@ -72,6 +93,11 @@ def test_lookup_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert nrqm_path(tmp_path / "torch_home" / "hub" / "pyiqa") == hub
 
 
+def test_smallest_image_ma_takes(tmp_path: Path) -> None:
+    write_nrqm_model(tmp_path)
+    assert ma(torch.rand(3, 53, 53) * 255, folder=tmp_path).tolist() == pytest.approx([MA])
+
+
 def test_ma_and_pi_through_pyiqa_with_a_built_model(tmp_path: Path) -> None:
     folder = write_nrqm_model(tmp_path / "models").parent
     x = _textured()
@@ -93,6 +119,7 @@ def test_unreadable_model_file(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("img, match", [
     (torch.rand(3, 24, 24) * 255, "too small"),
+    (torch.rand(3, 52, 60) * 255, "too small"),  # 44 px after the border: pyiqa would crash
     (torch.full((3, 64, 64), float("nan")), "NaN"),
     (torch.rand(3, 64, 64) * 2 - 1, r"values in \[0, 255\]"),
 ])
@@ -100,3 +127,29 @@ def test_bad_inputs(img: torch.Tensor, match: str, tmp_path: Path) -> None:
     write_nrqm_model(tmp_path)
     with pytest.raises(DataError, match=match):
         ma(img, folder=tmp_path)
+
+
+def test_ma_equals_pyiqas_nrqm_configured_for_pirm(tmp_path: Path) -> None:
+    """Our explicit path (our rounded Y, 4-px border, test_y_channel off) gives what pyiqa's
+    own NRQM gives when told the PIRM convention (YCbCr Y, crop 4), on two images that fall
+    on both sides of a split on a real feature."""
+    from pyiqa.archs.nrqm_arch import NRQM, block_dct, get_gauss_pyramid
+
+    from bench.metrics.niqe import noref_view
+
+    a = _textured()
+    b = torch.nn.functional.avg_pool2d(a, 5, 1, 2, count_include_pad=False)  # blurred copy
+    a, b = a.round(), b.round()  # 8-bit images, as SR outputs are
+
+    def feature1(x: torch.Tensor) -> float:
+        y = noref_view(x, 255.0, "y", 4, "t") / 255.0
+        return float(torch.cat([block_dct(im) for im in get_gauss_pyramid(y)], 1)[0, 0])
+
+    fa, fb = feature1(a), feature1(b)
+    assert fa != fb
+    folder = write_split_model(tmp_path / "m", (fa + fb) / 2).parent
+    ours = [ma(x, folder=folder).item() for x in (a, b)]
+    assert sorted(ours) == [2.0, 6.0]  # one image on each side of the split
+    ref = NRQM(test_y_channel=True, color_space="ycbcr", crop_border=4,
+               pretrained_model_path=str(folder / NRQM_FILE))
+    assert [ref(x / 255).item() for x in (a, b)] == ours

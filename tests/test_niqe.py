@@ -10,8 +10,9 @@ import torch
 
 from bench.data.images import load_image
 from bench.errors import DataError
-from bench.metrics.niqe import (NIQE, _blocks, block_features, gaussian_kernel, mscn, niqe,
-                                niqe_gray, noref_view, params_path, pristine_model)
+from bench.metrics.niqe import (NIQE, _blocks, _r_gam, block_features, gaussian_kernel, mscn,
+                                nearest_on_grid, niqe, niqe_gray, noref_view, params_path,
+                                pristine_model)
 from bench.pipeline import to_tensor
 from tests.conftest import DATA, needs_data
 
@@ -83,6 +84,16 @@ def test_block_features_equal_pyiqas_on_the_same_coefficients() -> None:
     ref = torch.cat([compute_feature(blocks[i:i + 1]) for i in range(blocks.shape[0])])
     assert (ours - ref).abs().max() < 1e-6  # pyiqa evaluates some terms in float32
     assert (mscn(y) - c).abs().max() < 1e-3  # same normalisation up to filter round-off
+
+
+def test_grid_search_equals_the_full_argmin() -> None:
+    grid = _r_gam()
+    assert (grid[1:] > grid[:-1]).all()  # the shortcut's premise
+    g = torch.Generator().manual_seed(0)
+    x = torch.cat([torch.rand(2000, generator=g, dtype=torch.float64) * 1.2 - 0.1,
+                   grid[::97], (grid[:-1:50] + grid[1::50]) / 2])  # off-grid, on-grid, midpoints
+    full = ((grid[None, :] - x[:, None]) ** 2).argmin(1)
+    assert torch.equal(nearest_on_grid(grid, x), full)
 
 
 def test_batched_equals_one_by_one_and_class_mean() -> None:

@@ -2,7 +2,7 @@
 asserts only check that the timed call computed something sensible).
 
 Run: ``python -m pytest tests/test_speed_perceptual.py -q``. One B100 image (481x321):
-NIQE on its Y plane, LPIPS-Alex (random trunk: same cost as the ImageNet one) against a
+NIQE on its Y plane (ours, and pyiqa's with the same parameters for comparison), LPIPS-Alex (random trunk: same cost as the ImageNet one) against a
 blurred copy, single image and a batch of 4.
 """
 from __future__ import annotations
@@ -27,6 +27,23 @@ def test_niqe_one_b100_image(benchmark) -> None:  # noqa: ANN001
     img = _img()
     v = benchmark.pedantic(lambda: niqe(img, crop=4), rounds=3, iterations=1)
     assert 0 < v.item() < 20
+
+
+def test_pyiqa_niqe_same_image_for_comparison(benchmark, tmp_path) -> None:  # noqa: ANN001
+    import numpy as np
+    import scipy.io
+    from pyiqa.archs.niqe_arch import NIQE as PyiqaNIQE
+
+    from bench.metrics.niqe import params_path
+
+    with np.load(params_path()) as f:
+        scipy.io.savemat(tmp_path / "p.mat", {"mu_prisparam": f["mu_pris_param"],
+                                              "cov_prisparam": f["cov_pris_param"]})
+    ref = PyiqaNIQE(test_y_channel=True, color_space="ycbcr", crop_border=4,
+                    pretrained_model_path=str(tmp_path / "p.mat"))
+    x = _img()[None].float() / 255
+    v = benchmark.pedantic(lambda: ref(x), rounds=3, iterations=1)
+    assert v.item() == pytest.approx(niqe(_img(), crop=4).item(), abs=0.05)
 
 
 @pytest.mark.parametrize("batch", [1, 4])

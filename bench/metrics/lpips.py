@@ -52,15 +52,22 @@ def build_lpips(net: str = "alex", weights: str = "imagenet",
                 folder: str | None = None) -> "nn.Module":
     """``lpips.LPIPS`` (v0.1, linear heads on, not spatial) in eval mode, trunk from
     :func:`methods.backbones.build_backbone` (``weights``: "imagenet", "random" or a path).
-    Models from files are built once per process; "random" draws a new trunk each call."""
+    A model is built once per process per trunk file (path, size, mtime: the file is looked
+    up on every call, so a moved or replaced file is noticed); "random" draws a new trunk
+    each call."""
     if weights == "random":
         return _build(net, weights, folder)
-    return _cached(net, str(weights), folder)
+    from methods.backbones import find_backbone_file
+
+    path = find_backbone_file(NETS[_check_net(net)], folder) if weights == "imagenet" \
+        else Path(weights).expanduser()
+    stat = path.stat() if path.is_file() else None
+    return _cached(net, str(path), stat.st_size if stat else -1, stat.st_mtime_ns if stat else -1)
 
 
 @lru_cache(maxsize=4)
-def _cached(net: str, weights: str, folder: str | None) -> "nn.Module":
-    return _build(net, weights, folder)
+def _cached(net: str, path: str, size: int, mtime_ns: int) -> "nn.Module":
+    return _build(net, path, None)
 
 
 def _build(net: str, weights: str, folder: str | None) -> "nn.Module":

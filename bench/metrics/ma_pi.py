@@ -30,7 +30,7 @@ NRQM_FILE = "NRQM_model.mat"
 NRQM_URL = "https://huggingface.co/chaofengc/IQA-PyTorch-Weights/resolve/main/NRQM_model.mat"
 ENV_DIR = "SRREPRO_IQA_MODELS"
 PIRM_BORDER = 4
-MA_MIN_SIDE = 20  # NRQM's features need a few 5x5/7x7 patches at the coarsest of 3 scales
+MA_MIN_SIDE = 45  # measured: pyiqa's NRQM fails at 44 px (11x11 windows at its coarsest scale)
 
 
 def model_dirs(folder: str | os.PathLike[str] | None = None) -> list[Path]:
@@ -55,9 +55,15 @@ def nrqm_path(folder: str | os.PathLike[str] | None = None) -> Path:
                           f"{dirs[-1]} (or in ${ENV_DIR})")
 
 
-@lru_cache(maxsize=2)
 def build_nrqm(path: str) -> "nn.Module":
-    """pyiqa's NRQM with every option explicit; input: our Y plane (N,1,H,W) in [0,255]."""
+    """pyiqa's NRQM with every option explicit; input: our Y plane (N,1,H,W) in [0,255].
+    Built once per process per file (path, size, mtime)."""
+    st = Path(path).stat()
+    return _cached_nrqm(path, st.st_size, st.st_mtime_ns)
+
+
+@lru_cache(maxsize=2)
+def _cached_nrqm(path: str, size: int, mtime_ns: int) -> "nn.Module":
     from pyiqa.archs.nrqm_arch import NRQM
 
     try:

@@ -104,6 +104,15 @@ def _r_gam() -> Tensor:
     return torch.exp(2 * torch.lgamma(2 / g) - torch.lgamma(1 / g) - torch.lgamma(3 / g))
 
 
+def nearest_on_grid(grid: Tensor, x: Tensor) -> Tensor:
+    """``argmin_k (grid[k] − x)²`` per element of ``x`` (first index on ties), for an
+    increasing ``grid`` (as Γ(2/α)²/(Γ(1/α)Γ(3/α)) is): only the two neighbours found by
+    binary search can be nearest, so this equals the full search at O(log n)."""
+    hi = torch.searchsorted(grid, x.contiguous()).clamp(1, grid.numel() - 1)
+    lo = hi - 1
+    return torch.where((grid[lo] - x) ** 2 <= (grid[hi] - x) ** 2, lo, hi)
+
+
 def aggd_fit(v: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """Asymmetric generalised Gaussian fit by moment matching, per row of ``v`` (B, n).
 
@@ -120,8 +129,7 @@ def aggd_fit(v: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     ghat = lstd / rstd
     rhat = v.abs().mean(1) ** 2 / sq.mean(1)
     rnorm = rhat * (ghat ** 3 + 1) * (ghat + 1) / (ghat ** 2 + 1) ** 2
-    r_gam = _r_gam().to(v)
-    idx = ((r_gam[None, :] - rnorm[:, None]) ** 2).argmin(1)
+    idx = nearest_on_grid(_r_gam().to(v), rnorm)
     alpha = torch.where(torch.isfinite(rnorm), _GAM.to(v)[idx], torch.nan)
     ratio = torch.exp(0.5 * (torch.lgamma(1 / alpha) - torch.lgamma(3 / alpha)))
     return alpha, lstd * ratio, rstd * ratio

@@ -89,6 +89,9 @@ class ExtraScorer:
         out: dict[str, float] = {}
         if not self.metrics:
             return out
+        # these metrics are defined on images: a protocol that scores the raw (unquantized)
+        # output still hands them values in [0,255], as saving the image would
+        sr = sr.clamp(0, 255)
         m, spec = self.metrics, self.spec
         if "lpips" in m:
             from bench.metrics.lpips import lpips
@@ -111,10 +114,11 @@ def score_no_reference(img: Tensor, metrics: list[str], spec: PerceptualSpec = P
     ``border``); NIQE and Ma are computed once when PI needs them too."""
     if not metrics:
         return {}
+    from bench.metrics.ma_pi import MA_MIN_SIDE
     from bench.metrics.niqe import BLOCK, niqe_gray, noref_view
 
     crop = spec.noref_border if border is None else border
-    need = BLOCK if ("niqe" in metrics or "pi" in metrics) else 20
+    need = BLOCK if ("niqe" in metrics or "pi" in metrics) else MA_MIN_SIDE
     y = noref_view(img, 255.0, spec.noref_channel, crop, "/".join(metrics), need)
     out: dict[str, float] = {}
     if "ma" in metrics or "pi" in metrics:
