@@ -99,10 +99,10 @@ def train(recipe_name: str | Path, overrides: list[str] | None = None, steps: in
         raise SRReproError(f"--resume: {last} is at step {start}: expected fewer than the "
                            f"{total} steps asked; pass a larger --steps to continue")
     world, rank = (ranks.world, ranks.rank) if ranks else (1, 0)
+    loader = make_loader(recipe, data_root, start, rank, world)  # data errors before any write
     log = RunLog(out, enabled=main, start=start)
     if main:
         atomic_write_text(out / "recipe.yaml", dump(recipe))
-    loader = make_loader(recipe, data_root, start, rank, world)
     t0 = time.perf_counter()
     val_every = recipe["val"]["every"]
     last_val: dict[str, float] = {}

@@ -32,6 +32,7 @@ def test_missing_data_root_is_one_error_line(tmp_path, capsys):
                  str(tmp_path / "run"), "--quiet"])
     err = capsys.readouterr().err
     assert code == 2 and "training data 'B100' not found" in err and err.count("\n") == 1
+    assert not (tmp_path / "run").exists()  # nothing written for a run that cannot start
 
 
 @needs_data
