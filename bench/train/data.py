@@ -282,4 +282,7 @@ def make_loader(recipe: dict[str, Any], data_root: Path | None, start_step: int,
     return DataLoader(ds, batch_size=d["batch"] // world, sampler=sampler, num_workers=workers,
                       worker_init_fn=_worker_init(seed, rank) if workers else None,
                       persistent_workers=workers > 0, pin_memory=False,
+                      # its own generator: creating the iterator (again, on --resume) must not
+                      # draw from the global torch RNG a kind may use (GAN CutMix, noise)
+                      generator=torch.Generator().manual_seed(seed),
                       prefetch_factor=2 if workers else None)

@@ -50,6 +50,19 @@ def test_resume_is_bit_identical(tmp_path, workers):
     assert not _equal(once["models"]["generator"], _weights(tmp_path / "seed1" / "last.pt"))
 
 
+def test_resume_restores_the_global_rng_states(tmp_path, monkeypatch):
+    from bench.train import kinds
+
+    monkeypatch.setitem(kinds.KINDS, "noisy", "tests.train.noisy_kind")
+    root = data_root(tmp_path)
+    recipe = tiny_recipe(tmp_path, name="noisy")
+    sets = ["kind=noisy"]
+    train(recipe, sets, 4, root, tmp_path / "once", progress=False)
+    train(recipe, sets, 2, root, tmp_path / "twice", progress=False)
+    train(recipe, sets, 4, root, tmp_path / "twice", resume=True, progress=False)
+    assert _equal(_weights(tmp_path / "once" / "last.pt"), _weights(tmp_path / "twice" / "last.pt"))
+
+
 def test_run_folder_logs_and_eval_of_final(tmp_path, capsys):
     root = data_root(tmp_path)
     out = tmp_path / "run"
