@@ -74,6 +74,12 @@ def test_run_folder_logs_and_eval_of_final(tmp_path, capsys):
     val = list(csv.DictReader((out / "val.csv").open()))
     assert [int(r["step"]) for r in val] == [3, 6]
     assert (out / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        assert not (out / "tensorboard").exists()
+    else:
+        assert any(p.name.startswith("events.") for p in (out / "tensorboard").iterdir())
     assert resolve(out / "recipe.yaml")["model"] == {"n_resblocks": 1, "n_feats": 4,
                                                      "res_scale": 1.0}
     assert len((out / "log.jsonl").read_text().splitlines()) == 8
