@@ -7,8 +7,15 @@ import torch
 
 from bench.data.images import load_image
 from bench.errors import DataError
-from bench.train.data import (PatchDataset, StreamSampler, bicubic_patch, hr_folders,
-                              list_images, make_loader, subimage_grid)
+from bench.train.data import (
+    PatchDataset,
+    StreamSampler,
+    bicubic_patch,
+    hr_folders,
+    list_images,
+    make_loader,
+    subimage_grid,
+)
 from bench.train.recipe import resolve
 from methods.imresize import imresize
 from tests.train.helpers import tiny_recipe, write_images

@@ -25,7 +25,7 @@ def test_two_processes_match_one(tmp_path):
            "2", "-m", "bench", "train", str(recipe), "--steps", "4", "--data-root", str(root),
            "--out", str(tmp_path / "two"), "--quiet"]
     proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=300)
+                          check=False, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     one = torch.load(tmp_path / "one" / "last.pt", weights_only=True)
     two = torch.load(tmp_path / "two" / "last.pt", weights_only=True)
@@ -33,7 +33,7 @@ def test_two_processes_match_one(tmp_path):
     for k, v in one["models"]["generator"].items():
         torch.testing.assert_close(two["models"]["generator"][k], v, rtol=1e-4, atol=1e-6)
     # the logged loss is the mean over ranks = the single-process batch mean
-    rows = lambda d: (tmp_path / d / "train.csv").read_text().splitlines()[1:]  # noqa: E731
+    rows = lambda d: (tmp_path / d / "train.csv").read_text().splitlines()[1:]
     for a, b in zip(rows("one"), rows("two")):
         assert float(a.split(",")[2]) == pytest.approx(float(b.split(",")[2]), rel=1e-5)
     # only rank 0 wrote the run folder: one row per step, no rank-suffixed files

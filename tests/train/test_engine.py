@@ -103,7 +103,7 @@ def test_run_folder_logs_and_eval_of_final(tmp_path, capsys):
 
 
 def test_nan_loss_stops_with_step_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
-    import methods.losses.pixel as pixel
+    from methods.losses import pixel
 
     root = data_root(tmp_path)
     calls = {"n": 0}
