@@ -17,16 +17,20 @@ full-image LR exactly, then rounded to uint8 as MATLAB does for uint8 images) or
 
 Sub-images (``subimage: S``, ``subimage_step: T``): each HR image is cut into S×S tiles on
 a grid of stride T with the last row/column aligned to the border, the DIV2K preprocessing
-of ESRGAN/BasicSR (``scripts/extract_subimages.py``: 480/240) that the ESRGAN-DP paper
-follows (Sec. 4.1); tiles are indexed virtually, nothing is written to disk.
+of ESRGAN/BasicSR (``scripts/data_preparation/extract_subimages.py``: 480/240) that the
+ESRGAN-DP paper follows (Sec. 4.1: "32,592 ... sub-images with the size of 480×480" from the
+800 DIV2K images, which is BasicSR's count with stride 240, so the windows overlap by half
+although the text says non-overlapping). Tiles are indexed virtually (nothing is written to
+disk) and aligned to the scale grid so their LR counterparts are exact.
 """
 from __future__ import annotations
 
 import random
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -279,4 +283,7 @@ def make_loader(recipe: dict[str, Any], data_root: Path | None, start_step: int,
     return DataLoader(ds, batch_size=d["batch"] // world, sampler=sampler, num_workers=workers,
                       worker_init_fn=_worker_init(seed, rank) if workers else None,
                       persistent_workers=workers > 0, pin_memory=False,
+                      # its own generator: creating the iterator (again, on --resume) must not
+                      # draw from the global torch RNG a kind may use (GAN CutMix, noise)
+                      generator=torch.Generator().manual_seed(seed),
                       prefetch_factor=2 if workers else None)
