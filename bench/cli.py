@@ -293,7 +293,12 @@ def cmd_complexity(a: argparse.Namespace) -> int:
 def cmd_train(a: argparse.Namespace) -> int:
     from bench.train.loop import train
 
-    train(a.recipe, a.set, a.steps, a.data_root, a.out, a.resume, progress=not a.quiet)
+    try:
+        train(a.recipe, a.set, a.steps, a.data_root, a.out, a.resume, progress=not a.quiet)
+    except KeyboardInterrupt:
+        print("interrupted: last.pt holds the last checkpoint (log.checkpoint_every); run the "
+              "same command with --resume to continue", file=sys.stderr)
+        return 130
     return 0
 
 

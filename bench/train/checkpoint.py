@@ -108,8 +108,9 @@ def check_same_recipe(obj: dict[str, Any], recipe: dict[str, Any], path: Path) -
     diff = [d for d in diff if not any(d == k or d.startswith(k + ".") for k in NOT_FINGERPRINTED)]
     raise CheckpointError(
         f"--resume: {path} was written by recipe {obj['recipe_id']!r} with other values "
-        f"({', '.join(diff[:5]) or 'fingerprint'}); expected the recipe {recipe['id']!r} it "
-        f"was started with: resume with the same recipe and --set values, or use a new --out")
+        f"({', '.join(diff[:5]) or 'fingerprint'}); expected a checkpoint of recipe "
+        f"{recipe['id']!r} with these values: resume with the recipe and --set values the run "
+        f"was started with, or use a new --out")
 
 
 def restore(obj: dict[str, Any], parts: Parts, ema: nn.Module | None, ctx: Context) -> int:

@@ -17,8 +17,11 @@ full-image LR exactly, then rounded to uint8 as MATLAB does for uint8 images) or
 
 Sub-images (``subimage: S``, ``subimage_step: T``): each HR image is cut into S×S tiles on
 a grid of stride T with the last row/column aligned to the border, the DIV2K preprocessing
-of ESRGAN/BasicSR (``scripts/extract_subimages.py``: 480/240) that the ESRGAN-DP paper
-follows (Sec. 4.1); tiles are indexed virtually, nothing is written to disk.
+of ESRGAN/BasicSR (``scripts/data_preparation/extract_subimages.py``: 480/240) that the
+ESRGAN-DP paper follows (Sec. 4.1: "32,592 ... sub-images with the size of 480×480" from the
+800 DIV2K images, which is BasicSR's count with stride 240, so the windows overlap by half
+although the text says non-overlapping). Tiles are indexed virtually (nothing is written to
+disk) and aligned to the scale grid so their LR counterparts are exact.
 """
 from __future__ import annotations
 

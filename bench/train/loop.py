@@ -76,7 +76,10 @@ def train(recipe_name: str | Path, overrides: list[str] | None = None, steps: in
         torch.set_num_threads(t["threads"])
     out = Path(out) if out is not None else Path("runs") / recipe["id"]
     last = out / "last.pt"
-    if not resume and last.exists():
+    exists = last.exists()
+    if ranks is not None:  # rank 0 decides: another rank may only see its file later
+        exists = ranks.broadcast(exists)
+    if not resume and exists:
         raise SRReproError(f"{out} already holds a run (last.pt): expected a new folder; pass "
                            f"--resume to continue it or another --out")
     random.seed(t["seed"])
@@ -96,10 +99,10 @@ def train(recipe_name: str | Path, overrides: list[str] | None = None, steps: in
         raise SRReproError(f"--resume: {last} is at step {start}: expected fewer than the "
                            f"{total} steps asked; pass a larger --steps to continue")
     world, rank = (ranks.world, ranks.rank) if ranks else (1, 0)
+    loader = make_loader(recipe, data_root, start, rank, world)  # data errors before any write
     log = RunLog(out, enabled=main, start=start)
     if main:
         atomic_write_text(out / "recipe.yaml", dump(recipe))
-    loader = make_loader(recipe, data_root, start, rank, world)
     t0 = time.perf_counter()
     val_every = recipe["val"]["every"]
     last_val: dict[str, float] = {}
@@ -127,7 +130,8 @@ def train(recipe_name: str | Path, overrides: list[str] | None = None, steps: in
                 lr = next(iter(parts.optimizers.values())).param_groups[0]["lr"]
                 log.train_row(done, lr, losses, time.perf_counter() - t0)
                 bar.set_postfix({k: f"{v:.4g}" for k, v in list(losses.items())[:3]})
-            if main and ((val_every and done % val_every == 0) or done == total):
+            if main and recipe["val"]["dataset"] and (
+                    (val_every and done % val_every == 0) or done == total):
                 net = ema.model if ema is not None else parts.generator
                 from bench.train.validate import validate
 

@@ -46,7 +46,7 @@ class F:
 
     def accepts(self, value: Any) -> bool:
         if value is None:
-            return self.default is None
+            return self.default is None or type(None) in self.types
         types = self.types or (type(self.default),)
         if float in types and isinstance(value, int) and not isinstance(value, bool):
             return True  # YAML writes 1e-4 as a float but 16 as an int: both are numbers
@@ -107,7 +107,8 @@ COMMON_SCHEMA: dict[str, Any] = {
         "threads": f(None, int, doc="torch intra-op threads; null = torch default"),
     },
     "val": {
-        "dataset": f("Set5", str), "every": f(0, int, doc="steps; 0 = only at the end"),
+        "dataset": f("Set5", str, type(None), doc="benchmark set under --data-root; null = no validation"),
+        "every": f(0, int, doc="steps; 0 = only at the end"),
         "protocol": f(None, str, doc="evaluation protocol (default: the project default)"),
     },
     "log": {
@@ -175,7 +176,8 @@ def _check(data: dict[str, Any], schema: dict[str, Any], where: str) -> None:
         elif isinstance(value, str) and float in spec.types and _FLOAT.match(value):
             data[key] = float(value)  # YAML 1.1 reads 1e-4 (no dot) as a string
         elif not spec.accepts(value):
-            want = "/".join(t.__name__ for t in (spec.types or (type(spec.default),)))
+            want = "/".join(t.__name__ for t in (spec.types or (type(spec.default),))
+                            if t is not type(None))
             raise RecipeError(f"recipe key {dotted!r}: expected {want}"
                               f"{' or null' if spec.default is None else ''}, found {value!r}")
         elif spec.choices is not None and value not in spec.choices:

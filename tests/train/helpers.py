@@ -54,6 +54,7 @@ train:
   steps: 6
   threads: 1
 val:
+  dataset: null
   every: 0
 log:
   every: 1
