@@ -155,6 +155,21 @@ def test_drn_adapt_builds_unpaired_set_from_hr_with_a_degradation(tmp_path: Path
     assert np.isfinite(parts.step(batch(4, 8), 0)["total"])
 
 
+def test_drn_adapt_with_m_zero_is_paired_dual_training(tmp_path: Path) -> None:
+    lr_dir = tmp_path / "real"
+    lr_dir.mkdir()
+    _png(lr_dir / "a.png", 8, 8, 0)
+    over = _adapt_overrides(tmp_path, unpaired=str(lr_dir), unpaired_hr=None)
+    over["adapt"]["unpaired_batch"] = 0
+    _, parts = parts_for("drn-adapt-nearest", over)
+    gen, duals = copy.deepcopy(parts.generator), copy.deepcopy(parts.models["dual"])
+    b = batch(4, 8)
+    terms = parts.step(b, 0)
+    sr = gen.forward_all(b["lr"])
+    ref = dual_regression_loss(sr, duals(sr), lr_pyramid(b["lr"], b["hr"], 3), b["hr"], 0.1)
+    assert terms["total"] == pytest.approx(float(ref["total"].detach()), rel=1e-6)
+
+
 def test_drn_adapt_errors(tmp_path: Path) -> None:
     with pytest.raises(SRReproError, match="adapt.init"):
         parts_for("drn-adapt-nearest", {"model": {"n_blocks": 1, "n_feats": 4}})

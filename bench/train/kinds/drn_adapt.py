@@ -178,6 +178,9 @@ def build(recipe: dict[str, Any], ctx: Context) -> Parts:
     unpaired = UnpairedSet(load_unpaired(spec, recipe["scale"]), data["patch"], data["flip"],
                            data["rot90"], seed=recipe["train"]["seed"] * 1009 + rank)
     m = spec["unpaired_batch"]
+    if m < 0:
+        raise SRReproError(f"adapt.unpaired_batch: expected m >= 0 unpaired samples per step, "
+                           f"found {m}; Algorithm 1 uses m > 0 (0 = paired data only)")
     net = ctx.prepare(AllLevels(generator))
     dual_net = ctx.prepare(AdaptDuals(duals))
     opt = ctx.optimizer(generator.parameters())
@@ -189,14 +192,15 @@ def build(recipe: dict[str, Any], ctx: Context) -> Parts:
         net.train()
         dual_net.train()
         n = batch["lr"].shape[0]
-        x_u = unpaired.sample(m).to(ctx.device)
-        with ctx.autocast():
-            sr = net(torch.cat([batch["lr"], x_u]))
+        x_u = unpaired.sample(m).to(ctx.device) if m else None
+        x = batch["lr"] if x_u is None else torch.cat([batch["lr"], x_u])
+        with ctx.autocast():  # one forward over paired + unpaired samples
+            sr = net(x)
             sr2lr, down = dual_net(sr, n)
         sr = [s.float() for s in sr]
         terms = adapt_loss([s[:n] for s in sr], [d.float() for d in sr2lr],
                            lr_pyramid(batch["lr"], batch["hr"], generator.phase), batch["hr"],
-                           down.float() if m else None, x_u if m else None, weight)
+                           down.float() if m else None, x_u, weight)
         ctx.update(terms["total"], [opt, *d_opts.values()])
         return {k: float(v.detach()) for k, v in terms.items()}
 
