@@ -307,7 +307,7 @@ def cmd_recipes(a: argparse.Namespace) -> int:
 
     for rid in list_recipes():
         r = resolve(rid)
-        print(f"{rid:26s} {r['kind']:8s} {r['method']:18s} x{r['scale']}  {r['description']}")
+        print(f"{rid:26s} {r['kind']:10s} {r['method']:18s} x{r['scale']}  {r['description']}")
     return 0
 
 

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -54,7 +55,7 @@ class Parts:
     optimizers: dict[str, Optimizer]
     schedulers: dict[str, LRScheduler]
     step: StepFn
-    state: Callable[[], dict[str, Any]] = field(default=lambda: {})
+    state: Callable[[], dict[str, Any]] = field(default=dict)
     load_state: Callable[[dict[str, Any]], None] = field(default=lambda _s: None)
 
 

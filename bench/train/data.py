@@ -27,9 +27,10 @@ from __future__ import annotations
 
 import random
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -282,4 +283,7 @@ def make_loader(recipe: dict[str, Any], data_root: Path | None, start_step: int,
     return DataLoader(ds, batch_size=d["batch"] // world, sampler=sampler, num_workers=workers,
                       worker_init_fn=_worker_init(seed, rank) if workers else None,
                       persistent_workers=workers > 0, pin_memory=False,
+                      # its own generator: creating the iterator (again, on --resume) must not
+                      # draw from the global torch RNG a kind may use (GAN CutMix, noise)
+                      generator=torch.Generator().manual_seed(seed),
                       prefetch_factor=2 if workers else None)

@@ -29,6 +29,7 @@ from bench.train.data import make_loader
 from bench.train.kinds import get_kind
 from bench.train.logs import RunLog
 from bench.train.recipe import dump, fingerprint, resolve
+from bench.train.validate import check_val_data, validate
 from methods.progress import quiet as _quiet
 
 
@@ -100,6 +101,8 @@ def train(recipe_name: str | Path, overrides: list[str] | None = None, steps: in
                            f"{total} steps asked; pass a larger --steps to continue")
     world, rank = (ranks.world, ranks.rank) if ranks else (1, 0)
     loader = make_loader(recipe, data_root, start, rank, world)  # data errors before any write
+    if main:
+        check_val_data(recipe["val"]["dataset"], data_root)
     log = RunLog(out, enabled=main, start=start)
     if main:
         atomic_write_text(out / "recipe.yaml", dump(recipe))
@@ -133,8 +136,6 @@ def train(recipe_name: str | Path, overrides: list[str] | None = None, steps: in
             if main and recipe["val"]["dataset"] and (
                     (val_every and done % val_every == 0) or done == total):
                 net = ema.model if ema is not None else parts.generator
-                from bench.train.validate import validate
-
                 last_val = validate(net, recipe["val"]["dataset"], recipe["scale"],
                                     recipe["val"]["protocol"], data_root, device)
                 log.val_row(done, last_val, time.perf_counter() - t0)

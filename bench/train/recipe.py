@@ -17,7 +17,7 @@ import difflib
 import hashlib
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,6 @@ import yaml
 
 from bench.errors import SRReproError
 from bench.paths import PROJECT_ROOT
-
 
 _FLOAT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
@@ -120,6 +119,11 @@ COMMON_SCHEMA: dict[str, Any] = {
 # Keys that do not change the trained weights: a --resume may change them.
 NOT_FINGERPRINTED = ("train.steps", "data.workers", "data.cache_mb", "val", "log", "description",
                      "published", "source", "train.threads")
+
+
+# integer keys that must be at least 1 (a step count, a size, a modulus)
+POSITIVE = (("train", "steps"), ("data", "patch"), ("data", "batch"), ("log", "every"),
+            ("log", "checkpoint_every"))
 
 
 def recipe_dir() -> Path:
@@ -263,8 +267,12 @@ def resolve(name: str | Path, overrides: list[str] | dict[str, Any] | None = Non
     if not recipe["method"]:
         raise RecipeError(f"recipe {recipe['id']}: expected `method:` naming a registered "
                           f"method, found none; add it")
-    if steps is not None and steps < 1 or recipe["train"]["steps"] < 1:
-        raise RecipeError(f"train.steps: expected >= 1, found {recipe['train']['steps']}")
+    for section, key in POSITIVE:
+        if recipe[section][key] < 1:
+            raise RecipeError(f"{section}.{key}: expected >= 1, found {recipe[section][key]}")
+    if recipe["data"]["workers"] < 0 or recipe["val"]["every"] < 0:
+        raise RecipeError("data.workers and val.every: expected >= 0, found "
+                          f"{recipe['data']['workers']} and {recipe['val']['every']}")
     return recipe
 
 

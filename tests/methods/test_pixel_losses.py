@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-import methods.losses as losses
+from methods import losses
 from methods.errors import SRReproError
 from methods.losses import charbonnier_loss, l1_loss, mse_loss
 

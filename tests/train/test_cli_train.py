@@ -35,6 +35,18 @@ def test_missing_data_root_is_one_error_line(tmp_path, capsys):
     assert not (tmp_path / "run").exists()  # nothing written for a run that cannot start
 
 
+def test_missing_validation_set_fails_before_training(tmp_path, capsys):
+    root = tmp_path / "data"
+    from tests.train.helpers import write_images
+
+    write_images(root / "Tiny" / "HR", n=2, size=(48, 48))
+    code = main(["train", str(tiny_recipe(tmp_path)), "--set", "val.dataset=Set14",
+                 "--data-root", str(root), "--out", str(tmp_path / "run"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "dataset Set14 not found" in err and err.count("\n") == 1
+    assert not (tmp_path / "run").exists()
+
+
 @needs_data
 def test_train_then_resume_from_the_command_line(tmp_path, capsys):
     root, recipe, out = data_root(tmp_path), tiny_recipe(tmp_path), tmp_path / "run"

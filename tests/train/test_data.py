@@ -7,8 +7,15 @@ import torch
 
 from bench.data.images import load_image
 from bench.errors import DataError
-from bench.train.data import (PatchDataset, StreamSampler, bicubic_patch, hr_folders,
-                              list_images, make_loader, subimage_grid)
+from bench.train.data import (
+    PatchDataset,
+    StreamSampler,
+    bicubic_patch,
+    hr_folders,
+    list_images,
+    make_loader,
+    subimage_grid,
+)
 from bench.train.recipe import resolve
 from methods.imresize import imresize
 from tests.train.helpers import tiny_recipe, write_images
@@ -128,8 +135,11 @@ def test_loader_is_identical_with_and_without_workers(tmp_path):
         batches[workers] = [next(it) for _ in range(3)]
     for a, b in zip(batches[0], batches[1]):
         assert torch.equal(a["lr"], b["lr"]) and torch.equal(a["hr"], b["hr"])
-    # resuming at step 2 yields what step 2 gave in the stream started at step 1
+    # resuming at step 2 yields what step 2 gave in the stream started at step 1, and
+    # starting the loader leaves the global torch RNG (checkpointed for the kinds) untouched
+    state = torch.get_rng_state()
     it = iter(make_loader(recipe, root, start_step=2))
+    assert torch.equal(torch.get_rng_state(), state)
     assert torch.equal(next(it)["hr"], batches[0][1]["hr"])
 
 

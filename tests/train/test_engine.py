@@ -50,6 +50,19 @@ def test_resume_is_bit_identical(tmp_path, workers):
     assert not _equal(once["models"]["generator"], _weights(tmp_path / "seed1" / "last.pt"))
 
 
+def test_resume_restores_the_global_rng_states(tmp_path, monkeypatch):
+    from bench.train import kinds
+
+    monkeypatch.setitem(kinds.KINDS, "noisy", "tests.train.noisy_kind")
+    root = data_root(tmp_path)
+    recipe = tiny_recipe(tmp_path, name="noisy")
+    sets = ["kind=noisy"]
+    train(recipe, sets, 4, root, tmp_path / "once", progress=False)
+    train(recipe, sets, 2, root, tmp_path / "twice", progress=False)
+    train(recipe, sets, 4, root, tmp_path / "twice", resume=True, progress=False)
+    assert _equal(_weights(tmp_path / "once" / "last.pt"), _weights(tmp_path / "twice" / "last.pt"))
+
+
 def test_run_folder_logs_and_eval_of_final(tmp_path, capsys):
     root = data_root(tmp_path)
     out = tmp_path / "run"
@@ -61,6 +74,12 @@ def test_run_folder_logs_and_eval_of_final(tmp_path, capsys):
     val = list(csv.DictReader((out / "val.csv").open()))
     assert [int(r["step"]) for r in val] == [3, 6]
     assert (out / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        assert not (out / "tensorboard").exists()
+    else:
+        assert any(p.name.startswith("events.") for p in (out / "tensorboard").iterdir())
     assert resolve(out / "recipe.yaml")["model"] == {"n_resblocks": 1, "n_feats": 4,
                                                      "res_scale": 1.0}
     assert len((out / "log.jsonl").read_text().splitlines()) == 8
@@ -84,7 +103,7 @@ def test_run_folder_logs_and_eval_of_final(tmp_path, capsys):
 
 
 def test_nan_loss_stops_with_step_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
-    import methods.losses.pixel as pixel
+    from methods.losses import pixel
 
     root = data_root(tmp_path)
     calls = {"n": 0}

@@ -57,7 +57,10 @@ def test_model_section_is_replaced_not_merged(tmp_path):
     (["sched.type=cos"], r"expected one of \['constant', 'multistep', 'cosine'"),
     (["optim=3"], r"expected a section"),
     (["train.amp=fp8"], r"expected one of"),
-    (["train.steps=0"], r"expected >= 1"),
+    (["train.steps=0"], r"train.steps: expected >= 1"),
+    (["log.every=0"], r"log.every: expected >= 1, found 0"),
+    (["data.batch=0"], r"data.batch: expected >= 1"),
+    (["data.workers=-1"], r"expected >= 0"),
     (["nokey"], r"expected key=value"),
 ])
 def test_bad_values_are_one_line_errors(sets, pattern):
