@@ -9,7 +9,7 @@ kind ``drn``); one backward gives P the whole objective and D its λ·L_D part (
 
 Line 1, "load the pretrained models P and D": ``adapt.init`` (primal weights: an official
 ``DRNS8x.pt`` or a run's ``final.pt``) and ``adapt.init_dual`` (an official
-``*_dual_model.pt`` list or a state_dict of ``DualModels``; null keeps fresh duals).
+``*_dual_model.pt`` list or a ``drn`` run's ``last.pt``; null keeps fresh duals).
 
 The unpaired set is either a folder of real LR images (``adapt.unpaired``) or built from HR
 images with a Table 2 degradation (``adapt.unpaired_hr`` + ``adapt.degradation``); only the
@@ -73,11 +73,15 @@ def _load(path: str) -> Any:
 
 
 def load_duals(duals: DualModels, path: str, method: str) -> None:
-    """Official dual list (remapped with the ``<method>-dual`` card) or our state_dict."""
+    """Official dual list (remapped with the ``<method>-dual`` card), the ``last.pt`` of a
+    ``drn`` run (its ``models.dual``) or a state_dict of :class:`DualModels`."""
     from methods import load_weights
     from methods.registry import get_card
 
     obj = _load(path)
+    models = obj.get("models") if isinstance(obj, dict) else None
+    if isinstance(models, dict) and "dual" in models:
+        obj = models["dual"]
     card = get_card(f"{method}-dual") if isinstance(obj, (list, tuple)) else None
     load_weights(duals, obj, card=card)
 
