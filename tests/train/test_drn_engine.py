@@ -65,3 +65,24 @@ def test_drn_resume_is_bit_identical_and_final_evaluates(tmp_path, capsys) -> No
     assert code == 0
     got = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert got["psnr"] == pytest.approx(summary["val"]["psnr"], abs=1e-9)
+
+
+def test_drn_adapt_starts_from_a_drn_run(tmp_path) -> None:
+    """Algorithm 1, line 1 with our own run: primal from final.pt, duals from last.pt."""
+    from bench.train import recipe as R
+    from bench.train.context import Context
+    from bench.train.kinds import get_kind
+
+    root = data_root(tmp_path)
+    recipe = tmp_path / "tiny-drn.yaml"
+    recipe.write_text(TINY_DRN)
+    run = tmp_path / "run"
+    train(recipe, [], 2, root, run, progress=False)
+    r = R.resolve("drn-adapt-nearest", R.parse_set([
+        "method=drn-s", "scale=4", "model.n_blocks=1", "model.n_feats=4", "data.patch=6",
+        f"adapt.init={run / 'final.pt'}", f"adapt.init_dual={run / 'last.pt'}",
+        "adapt.unpaired_hr=Tiny", f"adapt.data_root={root}"]))
+    parts = get_kind("drn_adapt").build(r, Context(r, torch.device("cpu"), None))
+    last = torch.load(run / "last.pt", weights_only=True)["models"]
+    for name in ("generator", "dual"):
+        assert _equal(parts.models[name].state_dict(), last[name])

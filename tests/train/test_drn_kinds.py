@@ -155,6 +155,21 @@ def test_drn_adapt_builds_unpaired_set_from_hr_with_a_degradation(tmp_path: Path
     assert np.isfinite(parts.step(batch(4, 8), 0)["total"])
 
 
+def test_drn_adapt_with_m_zero_is_paired_dual_training(tmp_path: Path) -> None:
+    lr_dir = tmp_path / "real"
+    lr_dir.mkdir()
+    _png(lr_dir / "a.png", 8, 8, 0)
+    over = _adapt_overrides(tmp_path, unpaired=str(lr_dir), unpaired_hr=None)
+    over["adapt"]["unpaired_batch"] = 0
+    _, parts = parts_for("drn-adapt-nearest", over)
+    gen, duals = copy.deepcopy(parts.generator), copy.deepcopy(parts.models["dual"])
+    b = batch(4, 8)
+    terms = parts.step(b, 0)
+    sr = gen.forward_all(b["lr"])
+    ref = dual_regression_loss(sr, duals(sr), lr_pyramid(b["lr"], b["hr"], 3), b["hr"], 0.1)
+    assert terms["total"] == pytest.approx(float(ref["total"].detach()), rel=1e-6)
+
+
 def test_drn_adapt_errors(tmp_path: Path) -> None:
     with pytest.raises(SRReproError, match="adapt.init"):
         parts_for("drn-adapt-nearest", {"model": {"n_blocks": 1, "n_feats": 4}})
@@ -194,3 +209,29 @@ def test_full_size_recipe_builds_and_steps(name: str, tmp_path: Path) -> None:
                for o in parts.optimizers.values())
     terms = parts.step(batch(2 if recipe["scale"] == 4 else 4, recipe["scale"], 1), 0)
     assert all(np.isfinite(v) for v in terms.values())
+
+
+@pytest.mark.parametrize("name", ["drn-s-x4", "drn-s-x8", "drn-l-x4", "drn-l-x8"])
+def test_drn2020_recipes_are_the_official_code(name: str) -> None:
+    from methods.drn import CONFIGS
+
+    r = R.resolve(name)
+    model = "DRN-S" if r["method"] == "drn-s" else "DRN-L"
+    assert r["model"] == CONFIGS[model][r["scale"]]                  # utility.init_model
+    assert r["data"]["patch"] * r["scale"] == 384                    # --patch_size 384
+    assert (r["data"]["batch"], r["loss"]["dual_weight"]) == (32, 0.1)
+    assert (r["optim"]["type"], r["optim"]["lr"], r["optim"]["betas"]) == \
+        ("adam", 1e-4, [0.9, 0.999])
+    assert (r["sched"]["type"], r["sched"]["eta_min"]) == ("cosine", 1e-7)
+    assert r["sched"]["period"] == r["train"]["steps"] == 1000 * 1000  # epochs x test_every
+
+
+@pytest.mark.parametrize("name", ["drn2018-x4", "drn2018-x8"])
+def test_drn2018_recipes_are_the_paper(name: str) -> None:
+    r = R.resolve(name)
+    assert r["data"]["patch"] * r["scale"] == 128 and r["data"]["batch"] == 16   # Sec. 5.1
+    assert (r["model"]["n_resblocks"], r["model"]["variant"]) == (7, "dual+progressive")
+    assert (r["loss"]["lam"], r["loss"]["pixel"]) == (2.0, "l1")
+    assert (r["optim"]["lr"], r["optim"]["betas"][0]) == (1e-5, 0.9)
+    assert (r["sched"]["milestones"], r["sched"]["gamma"], r["train"]["steps"]) == \
+        ([500000], 0.1, 1000000)

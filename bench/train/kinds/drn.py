@@ -11,7 +11,9 @@
 
 The LR pyramid: the batch's LR (the engine's MATLAB bicubic) is ``lr[0]``; the other levels
 are MATLAB-bicubic downscales of the HR patch by 2^k rounded to 8 bits, as the official
-``LR_bicubic/X2`` PNG files are. The official trainer's batch skipping
+``LR_bicubic/X2`` PNG files are. Those files are downscales of the whole image, so the
+outermost ~2 pixels of our intermediate levels (mirrored at the patch border) differ from a
+crop of them; the LR input itself is exact (the engine computes it with context). The official trainer's batch skipping
 (``--skip_threshold 1e6`` times the previous epoch's loss) is not reproduced: with that
 threshold it only fires on a diverged loss, which here stops the run (NaN check).
 """

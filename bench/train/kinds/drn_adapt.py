@@ -9,7 +9,7 @@ kind ``drn``); one backward gives P the whole objective and D its λ·L_D part (
 
 Line 1, "load the pretrained models P and D": ``adapt.init`` (primal weights: an official
 ``DRNS8x.pt`` or a run's ``final.pt``) and ``adapt.init_dual`` (an official
-``*_dual_model.pt`` list or a state_dict of ``DualModels``; null keeps fresh duals).
+``*_dual_model.pt`` list or a ``drn`` run's ``last.pt``; null keeps fresh duals).
 
 The unpaired set is either a folder of real LR images (``adapt.unpaired``) or built from HR
 images with a Table 2 degradation (``adapt.unpaired_hr`` + ``adapt.degradation``); only the
@@ -73,11 +73,15 @@ def _load(path: str) -> Any:
 
 
 def load_duals(duals: DualModels, path: str, method: str) -> None:
-    """Official dual list (remapped with the ``<method>-dual`` card) or our state_dict."""
+    """Official dual list (remapped with the ``<method>-dual`` card), the ``last.pt`` of a
+    ``drn`` run (its ``models.dual``) or a state_dict of :class:`DualModels`."""
     from methods import load_weights
     from methods.registry import get_card
 
     obj = _load(path)
+    models = obj.get("models") if isinstance(obj, dict) else None
+    if isinstance(models, dict) and "dual" in models:
+        obj = models["dual"]
     card = get_card(f"{method}-dual") if isinstance(obj, (list, tuple)) else None
     load_weights(duals, obj, card=card)
 
@@ -178,6 +182,9 @@ def build(recipe: dict[str, Any], ctx: Context) -> Parts:
     unpaired = UnpairedSet(load_unpaired(spec, recipe["scale"]), data["patch"], data["flip"],
                            data["rot90"], seed=recipe["train"]["seed"] * 1009 + rank)
     m = spec["unpaired_batch"]
+    if m < 0:
+        raise SRReproError(f"adapt.unpaired_batch: expected m >= 0 unpaired samples per step, "
+                           f"found {m}; Algorithm 1 uses m > 0 (0 = paired data only)")
     net = ctx.prepare(AllLevels(generator))
     dual_net = ctx.prepare(AdaptDuals(duals))
     opt = ctx.optimizer(generator.parameters())
@@ -189,14 +196,15 @@ def build(recipe: dict[str, Any], ctx: Context) -> Parts:
         net.train()
         dual_net.train()
         n = batch["lr"].shape[0]
-        x_u = unpaired.sample(m).to(ctx.device)
-        with ctx.autocast():
-            sr = net(torch.cat([batch["lr"], x_u]))
+        x_u = unpaired.sample(m).to(ctx.device) if m else None
+        x = batch["lr"] if x_u is None else torch.cat([batch["lr"], x_u])
+        with ctx.autocast():  # one forward over paired + unpaired samples
+            sr = net(x)
             sr2lr, down = dual_net(sr, n)
         sr = [s.float() for s in sr]
         terms = adapt_loss([s[:n] for s in sr], [d.float() for d in sr2lr],
                            lr_pyramid(batch["lr"], batch["hr"], generator.phase), batch["hr"],
-                           down.float() if m else None, x_u if m else None, weight)
+                           down.float() if m else None, x_u, weight)
         ctx.update(terms["total"], [opt, *d_opts.values()])
         return {k: float(v.detach()) for k, v in terms.items()}
 
