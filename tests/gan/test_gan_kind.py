@@ -24,10 +24,10 @@ def _tiny_backbone(name: str, spec: str) -> nn.Module:
         cfg = [4, 4, "M", 8, 8, "M"] + [8] * 4 + ["M"] + [8] * 4 + ["M"] + [8] * 4 + ["M"]
         vgg = nn.Module()  # only `features` is used; torchvision's classifier is 120M weights
         vgg.features = tv.models.vgg.make_layers(cfg)
-    for m in vgg.features:  # torchvision's VGG init, so feature magnitudes are realistic
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            nn.init.zeros_(m.bias)
+        for m in vgg.features:  # torchvision's VGG init: realistic feature magnitudes
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                nn.init.zeros_(m.bias)
         return vgg
     if name == "resnet50":
         return tv.models.resnet.ResNet(tv.models.resnet.Bottleneck, [1, 1, 1, 1])

@@ -93,6 +93,20 @@ class _AllOutputs(nn.Module):
         return self.generator.forward_all(x)
 
 
+class _Scores(nn.Module):
+    """A discriminator whose ``forward`` is what the objective needs (logits, or U-Net
+    features), so that a DDP wrapper around it exposes the same call."""
+
+    def __init__(self, d: nn.Module) -> None:
+        super().__init__()
+        self.d = d
+        self.method = next((m for m in ("forward_features", "logits")
+                            if callable(getattr(d, m, None))), "forward")
+
+    def forward(self, x: Tensor) -> Any:
+        return getattr(self.d, self.method)(x)
+
+
 def _backbone(name: str, spec: str) -> nn.Module:
     from methods.backbones import build_backbone
 
@@ -154,7 +168,7 @@ def build_discriminators(recipe: dict[str, Any]) -> dict[str, nn.Module]:
                                "(e.g. gradient-discriminator) when gan.gradient_branch is true, "
                                "found none; set it or turn the branch off")
         out["grad_discriminator"] = methods.create(gd["method"], 1, **gd["model"])
-    unet = hasattr(out["discriminator"], "forward_features")
+    unet = callable(getattr(out["discriminator"], "forward_features", None))
     if g["objective"] == "gradunet" and unet != g["unet"]:
         raise SRReproError(f"discriminator.method: expected a "
                            f"{'U-Net' if g['unet'] else 'single-logit'} discriminator for "
@@ -184,7 +198,7 @@ def build(recipe: dict[str, Any], ctx: Context) -> Parts:
                            f"gradunet-gan or set gan.gradient_branch false")
     net = ctx.prepare(_AllOutputs(generator) if with_branch else generator)
     discs = {k: v.to(ctx.device) for k, v in build_discriminators(recipe).items()}
-    d_nets = {k: ctx.prepare(v) for k, v in discs.items()}
+    d_nets = {k: ctx.prepare(_Scores(v)) for k, v in discs.items()}
     objective = build_objective(recipe).to(ctx.device)
     pre_steps = recipe["pretrain"]["steps"]
     pixel = torch.nn.functional.l1_loss if recipe["pretrain"]["loss"] == "l1" \
