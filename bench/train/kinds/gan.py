@@ -198,7 +198,11 @@ def build(recipe: dict[str, Any], ctx: Context) -> Parts:
                            f"gradunet-gan or set gan.gradient_branch false")
     net = ctx.prepare(_AllOutputs(generator) if with_branch else generator)
     discs = {k: v.to(ctx.device) for k, v in build_discriminators(recipe).items()}
-    d_nets = {k: ctx.prepare(_Scores(v)) for k, v in discs.items()}
+    # The generator update reads D through the plain module (D is not updated there, so no
+    # gradient sync is needed, and DDP must not wait for D gradients that never come); the
+    # discriminator update goes through the DDP wrapper, which averages D's gradients.
+    d_plain = {k: _Scores(v) for k, v in discs.items()}
+    d_nets = {k: ctx.prepare(v) for k, v in d_plain.items()}
     objective = build_objective(recipe).to(ctx.device)
     pre_steps = recipe["pretrain"]["steps"]
     pixel = torch.nn.functional.l1_loss if recipe["pretrain"]["loss"] == "l1" \
@@ -215,8 +219,8 @@ def build(recipe: dict[str, Any], ctx: Context) -> Parts:
         optimizers["generator_pre"] = opt_pre
         schedulers["generator_pre"] = ctx.scheduler(opt_pre, "sched_pre")
 
-    d_main = d_nets["discriminator"]
-    d_grad = d_nets.get("grad_discriminator")
+    d_main, d_grad = d_nets["discriminator"], d_nets.get("grad_discriminator")
+    g_main, g_grad = d_plain["discriminator"], d_plain.get("grad_discriminator")
 
     def set_d_trainable(flag: bool) -> None:
         for p in d_params:
@@ -239,9 +243,9 @@ def build(recipe: dict[str, Any], ctx: Context) -> Parts:
             out = net(lr)
         out = tuple(o.float() for o in out) if isinstance(out, tuple) else out.float()
         if g["objective"] == "dp":
-            g_loss, logs = objective.generator_loss(out, hr, d_main)
+            g_loss, logs = objective.generator_loss(out, hr, g_main)
         else:
-            g_loss, logs = objective.generator_loss(out, hr, d_main, d_grad)
+            g_loss, logs = objective.generator_loss(out, hr, g_main, g_grad)
         ctx.update(g_loss, opt_g)
         set_d_trainable(True)
         detached = tuple(o.detach() for o in out) if isinstance(out, tuple) else out.detach()
