@@ -175,3 +175,28 @@ def test_configuration_errors() -> None:
     with pytest.raises(SRReproError, match="resnet_tap_weights"):
         _build("smoke-srgan-dp-x4", {**DP_TINY, "perceptual": {"backbones": "random",
                                                                 "resnet_tap_weights": [1, 2]}})
+
+
+@pytest.mark.filterwarnings("ignore")
+@pytest.mark.parametrize("name, tiny", [("smoke-srgan-dp-x4", DP_TINY),
+                                        ("smoke-gradunet-x4", GRADUNET_TINY)])
+def test_steps_run_under_ddp(tmp_path: Any, name: str, tiny: dict[str, Any]) -> None:
+    """One-process gloo group: generator and discriminators DDP-wrapped as under torchrun;
+    the objectives must reach logits / U-Net features through the wrappers (a bare DDP
+    wrapper has no ``forward_features``) for two GAN steps in a row."""
+    import torch.distributed as dist
+
+    from bench.distributed import Ranks
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'pg'}", rank=0,
+                            world_size=1)
+    try:
+        torch.manual_seed(0)
+        recipe = resolve(name, {**tiny, "pretrain": {"steps": 0}})
+        ctx = Context(recipe, torch.device("cpu"), Ranks(0, 1, 0))
+        parts = gan.build(recipe, ctx)
+        for i in range(2):
+            logs = _run(parts, ctx, i, _batch(8))
+            assert all(math.isfinite(v) for v in logs.values())
+    finally:
+        dist.destroy_process_group()

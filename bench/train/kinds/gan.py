@@ -198,9 +198,9 @@ def build(recipe: dict[str, Any], ctx: Context) -> Parts:
                            f"gradunet-gan or set gan.gradient_branch false")
     net = ctx.prepare(_AllOutputs(generator) if with_branch else generator)
     discs = {k: v.to(ctx.device) for k, v in build_discriminators(recipe).items()}
-    # The generator update reads D through the plain module (D is not updated there, so no
-    # gradient sync is needed, and DDP must not wait for D gradients that never come); the
-    # discriminator update goes through the DDP wrapper, which averages D's gradients.
+    # The generator update reads D through the plain module (D is frozen there: nothing to
+    # synchronise); the discriminator update goes through the DDP wrapper, which averages
+    # D's gradients over ranks.
     d_plain = {k: _Scores(v) for k, v in discs.items()}
     d_nets = {k: ctx.prepare(v) for k, v in d_plain.items()}
     objective = build_objective(recipe).to(ctx.device)
