@@ -27,10 +27,22 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from methods.errors import SRReproError
-from methods.losses.adversarial import (cutmix, cutmix_mask, ragan_d_loss, ragan_g_loss,
-                                        unet_consistency_loss, unet_d_loss, unet_g_loss,
-                                        vanilla_d_loss, vanilla_g_loss)
-from methods.losses.gradient_map import branch_pixel_loss, gradient_map, gradient_pixel_loss
+from methods.losses.adversarial import (
+    cutmix,
+    cutmix_mask,
+    ragan_d_loss,
+    ragan_g_loss,
+    unet_consistency_loss,
+    unet_d_loss,
+    unet_g_loss,
+    vanilla_d_loss,
+    vanilla_g_loss,
+)
+from methods.losses.gradient_map import (
+    branch_pixel_loss,
+    gradient_map,
+    gradient_pixel_loss,
+)
 
 __all__ = ["DPObjective", "GradUNetObjective", "discriminator_logits", "unet_outputs"]
 
@@ -112,9 +124,9 @@ class GradUNetObjective(nn.Module):
                  gm_criterion: str = "l1", gm_padding: int = 2) -> None:
         super().__init__()
         self.perceptual = perceptual
-        self.w = dict(adv=adv_weight, per=per_weight, fm=fm_weight, pix=pixel_weight,
-                      gm_adv=gm_adv_weight, gm_pix=gm_pixel_weight, bra=branch_weight,
-                      cons=cons_weight)
+        self.w = {"adv": adv_weight, "per": per_weight, "fm": fm_weight, "pix": pixel_weight,
+                  "gm_adv": gm_adv_weight, "gm_pix": gm_pixel_weight, "bra": branch_weight,
+                  "cons": cons_weight}
         self.gradient_branch, self.unet = gradient_branch, unet
         self.gm_criterion, self.gm_padding = gm_criterion, gm_padding
 

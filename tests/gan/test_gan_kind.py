@@ -9,9 +9,9 @@ import pytest
 import torch
 from torch import nn
 
-import bench.train.kinds.gan as gan
 from bench.errors import SRReproError
 from bench.train.context import Context
+from bench.train.kinds import gan
 from bench.train.recipe import resolve
 
 tv = pytest.importorskip("torchvision")

@@ -7,9 +7,9 @@ import math
 import pytest
 import torch
 
-import bench.train.kinds.gan as gan
 import methods
 from bench.train.context import Context
+from bench.train.kinds import gan
 from bench.train.recipe import resolve
 from methods.losses.gan_objectives import DPObjective, GradUNetObjective
 from methods.losses.gradient_map import LPIPSLoss

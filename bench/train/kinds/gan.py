@@ -118,7 +118,11 @@ def _backbone(name: str, spec: str) -> nn.Module:
 def build_perceptual(p: dict[str, Any]) -> nn.Module:
     """The perceptual loss module of recipe section ``perceptual``."""
     from methods.losses.gradient_map import LPIPSLoss
-    from methods.losses.perceptual import DualPerceptualLoss, ResNetFeatures, VGGFeatures
+    from methods.losses.perceptual import (
+        DualPerceptualLoss,
+        ResNetFeatures,
+        VGGFeatures,
+    )
 
     if p["type"] == "lpips":
         return LPIPSLoss(_backbone("alexnet", p["backbones"]))
