@@ -290,6 +290,27 @@ def cmd_complexity(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(a: argparse.Namespace) -> int:
+    from bench.train.loop import train
+
+    try:
+        train(a.recipe, a.set, a.steps, a.data_root, a.out, a.resume, progress=not a.quiet)
+    except KeyboardInterrupt:
+        print("interrupted: last.pt holds the last checkpoint (log.checkpoint_every); run the "
+              "same command with --resume to continue", file=sys.stderr)
+        return 130
+    return 0
+
+
+def cmd_recipes(a: argparse.Namespace) -> int:
+    from bench.train.recipe import list_recipes, resolve
+
+    for rid in list_recipes():
+        r = resolve(rid)
+        print(f"{rid:26s} {r['kind']:10s} {r['method']:18s} x{r['scale']}  {r['description']}")
+    return 0
+
+
 class _Parser(argparse.ArgumentParser):
     """Usage errors as one ``error:`` line (exit 2), like every other bad input."""
 
@@ -395,6 +416,29 @@ def build_parser() -> argparse.ArgumentParser:
             "count and the count of the model srrepro builds).")
     m.add_argument("--all", action="store_true", help="include discriminators and operators")
     m.set_defaults(func=cmd_methods)
+
+    t = add("train", "train a method from a recipe",
+            "Train from a recipe (id from `srrepro recipes` or a YAML path). The run folder "
+            "holds recipe.yaml (resolved), last.pt (full checkpoint), final.pt (weights for "
+            "`srrepro eval --weights`), train.csv/val.csv/log.jsonl and curve.png. Under "
+            "`torchrun --nproc_per_node N -m bench train ...` it runs data-parallel.")
+    t.add_argument("recipe", help="recipe id or path to a recipe YAML")
+    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a recipe value by its dotted key, e.g. --set optim.lr=2e-4 "
+                        "(repeatable; value parsed as YAML)")
+    t.add_argument("--steps", type=int, default=None, help="total optimisation steps")
+    t.add_argument("--out", type=Path, default=None, help="run folder (default runs/RECIPE)")
+    t.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its last.pt (same recipe)")
+    t.add_argument("--data-root", type=Path, default=None,
+                   help="folder holding <Name>/HR/ for training and validation sets (default "
+                        "$SRREPRO_DATA or ~/.cache/srrepro/datasets)")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.set_defaults(func=cmd_train)
+
+    rc = add("recipes", "list training recipes",
+             "Training recipes in methods/recipes: id, kind, method, scale, description.")
+    rc.set_defaults(func=cmd_recipes)
     return p
 
 

@@ -34,7 +34,7 @@ from torch import nn
 from bench.data.atomic import atomic_write_bytes
 from bench.errors import CheckpointError
 from bench.train.context import Context, Parts
-from bench.train.recipe import differences, fingerprint
+from bench.train.recipe import NOT_FINGERPRINTED, differences, fingerprint
 from methods.weights import TRAINED_FORMAT
 
 LAST_FORMAT = "srrepro-train/1"
@@ -105,13 +105,12 @@ def check_same_recipe(obj: dict[str, Any], recipe: dict[str, Any], path: Path) -
     if obj["fingerprint"] == fingerprint(recipe):
         return
     diff = differences(obj["recipe"], recipe)
-    ignorable = ("train.steps", "data.workers", "description", "source", "published")
-    diff = [d for d in diff if d not in ignorable and not d.startswith(("val.", "log."))
-            and d != "train.threads"]
+    diff = [d for d in diff if not any(d == k or d.startswith(k + ".") for k in NOT_FINGERPRINTED)]
     raise CheckpointError(
         f"--resume: {path} was written by recipe {obj['recipe_id']!r} with other values "
-        f"({', '.join(diff[:5]) or 'fingerprint'}); expected the recipe {recipe['id']!r} it "
-        f"was started with: resume with the same recipe and --set values, or use a new --out")
+        f"({', '.join(diff[:5]) or 'fingerprint'}); expected a checkpoint of recipe "
+        f"{recipe['id']!r} with these values: resume with the recipe and --set values the run "
+        f"was started with, or use a new --out")
 
 
 def restore(obj: dict[str, Any], parts: Parts, ema: nn.Module | None, ctx: Context) -> int:

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -54,7 +55,7 @@ class Parts:
     optimizers: dict[str, Optimizer]
     schedulers: dict[str, LRScheduler]
     step: StepFn
-    state: Callable[[], dict[str, Any]] = field(default=lambda: {})
+    state: Callable[[], dict[str, Any]] = field(default=dict)
     load_state: Callable[[dict[str, Any]], None] = field(default=lambda _s: None)
 
 
@@ -116,6 +117,14 @@ class Context:
         if s["type"] == "cosine":
             period = s["period"] or self.recipe["train"]["steps"]
             return torch.optim.lr_scheduler.CosineAnnealingLR(opt, period, s["eta_min"])
+        if s["type"] == "cosine_restarts":
+            periods, weights = list(s["periods"]), list(s["restart_weights"])
+            if not periods or len(weights) != len(periods):
+                raise SRReproError(f"{section}.periods / restart_weights: expected two lists of "
+                                   f"the same non-zero length, found {periods} and {weights}")
+            base = [g["lr"] for g in opt.param_groups]
+            return torch.optim.lr_scheduler.LambdaLR(opt, [
+                _CosineRestarts(periods, weights, s["eta_min"], b) for b in base])
         return torch.optim.lr_scheduler.LambdaLR(opt, _one)
 
     def autocast(self) -> contextlib.AbstractContextManager[None]:
@@ -146,6 +155,26 @@ class Context:
                 torch.nn.utils.clip_grad_norm_(list(_params(opt)), self.grad_clip)
             self.scaler.step(opt)
             opt.zero_grad(set_to_none=True)
+
+
+class _CosineRestarts:
+    """lr factor of cosine annealing with restarts (BasicSR ``CosineAnnealingRestartLR``):
+    in cycle i (length T_i, weight w_i, starting at step S_i) the lr at step t is
+    ``eta_min + w_i (base − eta_min)(1 + cos(pi (t − S_i) / T_i)) / 2``; after the last
+    cycle it stays at its final value."""
+
+    def __init__(self, periods: list[int], weights: list[float], eta_min: float,
+                 base: float) -> None:
+        self.periods, self.weights, self.eta_min, self.base = periods, weights, eta_min, base
+
+    def __call__(self, t: int) -> float:
+        start = 0
+        for period, weight in zip(self.periods, self.weights):
+            if t < start + period:
+                cos = 0.5 * (1 + math.cos(math.pi * (t - start) / period))
+                return (self.eta_min + weight * (self.base - self.eta_min) * cos) / self.base
+            start += period
+        return self.eta_min / self.base  # the end of the last cycle
 
 
 def _one(_step: int) -> float:

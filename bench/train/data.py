@@ -17,15 +17,20 @@ full-image LR exactly, then rounded to uint8 as MATLAB does for uint8 images) or
 
 Sub-images (``subimage: S``, ``subimage_step: T``): each HR image is cut into S×S tiles on
 a grid of stride T with the last row/column aligned to the border, the DIV2K preprocessing
-of ESRGAN/BasicSR (``scripts/extract_subimages.py``: 480/240) that the ESRGAN-DP paper
-follows (Sec. 4.1); tiles are indexed virtually, nothing is written to disk.
+of ESRGAN/BasicSR (``scripts/data_preparation/extract_subimages.py``: 480/240) that the
+ESRGAN-DP paper follows (Sec. 4.1: "32,592 ... sub-images with the size of 480×480" from the
+800 DIV2K images, which is BasicSR's count with stride 240, so the windows overlap by half
+although the text says non-overlapping). Tiles are indexed virtually (nothing is written to
+disk) and aligned to the scale grid so their LR counterparts are exact.
 """
 from __future__ import annotations
 
 import random
+from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -106,8 +111,11 @@ class PatchDataset(Dataset[dict[str, Tensor]]):
 
     def __init__(self, files: list[Path], scale: int, patch: int, seed: int, flip: bool = True,
                  rot90: bool = True, lr_source: str = "bicubic", lr_dir: str | None = None,
-                 subimage: int | None = None, subimage_step: int | None = None) -> None:
+                 subimage: int | None = None, subimage_step: int | None = None,
+                 cache_mb: int = 0) -> None:
         self.files, self.scale, self.patch, self.seed = files, scale, patch, seed
+        self._cache: OrderedDict[Path, np.ndarray] = OrderedDict()
+        self._cache_bytes, self._cache_limit = 0, cache_mb * 2**20
         self.flip, self.rot90 = flip, rot90
         self.lr_files = _lr_files(files, Path(lr_dir), scale) if lr_source == "disk" else None
         if lr_source == "disk" and lr_dir is None:
@@ -156,14 +164,14 @@ class PatchDataset(Dataset[dict[str, Tensor]]):
         s, p = self.scale, self.patch
         ly = int(rng.integers(0, unit.height // s - p + 1)) + unit.top // s
         lx = int(rng.integers(0, unit.width // s - p + 1)) + unit.left // s
-        hr_full = _rgb(load_image(self.files[unit.image]).pixels)
+        hr_full = self._load(self.files[unit.image])
         hr_full = hr_full[: hr_full.shape[0] - hr_full.shape[0] % s,
                           : hr_full.shape[1] - hr_full.shape[1] % s]
         hr = hr_full[ly * s:(ly + p) * s, lx * s:(lx + p) * s]
         if self.lr_files is None:
             lr = bicubic_patch(hr_full, ly, lx, p, s)
         else:
-            lr_full = _rgb(load_image(self.lr_files[unit.image]).pixels)
+            lr_full = self._load(self.lr_files[unit.image])
             want = (hr_full.shape[0] // s, hr_full.shape[1] // s)
             if lr_full.shape[:2] != want:
                 raise DataError(f"LR image {self.lr_files[unit.image]} is {lr_full.shape[1]}x"
@@ -178,6 +186,21 @@ class PatchDataset(Dataset[dict[str, Tensor]]):
         if self.rot90 and rng.random() < 0.5:
             lr_t, hr_t = lr_t.transpose(-1, -2), hr_t.transpose(-1, -2)
         return {"lr": lr_t.contiguous(), "hr": hr_t.contiguous()}
+
+
+    def _load(self, path: Path) -> np.ndarray:
+        """Decoded RGB pixels, kept in a per-process LRU cache of ``cache_mb`` megabytes
+        (decoding dominates the cost of a small patch; the cache never changes a value)."""
+        if path in self._cache:
+            self._cache.move_to_end(path)
+            return self._cache[path]
+        arr = _rgb(load_image(path).pixels)
+        if arr.nbytes <= self._cache_limit:
+            self._cache[path] = arr
+            self._cache_bytes += arr.nbytes
+            while self._cache_bytes > self._cache_limit:
+                self._cache_bytes -= self._cache.popitem(last=False)[1].nbytes
+        return arr
 
 
 def bicubic_patch(hr_full: np.ndarray, ly: int, lx: int, p: int, s: int) -> np.ndarray:
@@ -253,10 +276,14 @@ def make_loader(recipe: dict[str, Any], data_root: Path | None, start_step: int,
     seed = recipe["train"]["seed"]
     files = list_images(hr_folders(d["train"], data_root))
     ds = PatchDataset(files, recipe["scale"], d["patch"], seed, d["flip"], d["rot90"],
-                      d["lr_source"], d["lr_dir"], d["subimage"], d["subimage_step"])
+                      d["lr_source"], d["lr_dir"], d["subimage"], d["subimage_step"],
+                      d["cache_mb"])
     sampler = StreamSampler(d["batch"], start_step, rank, world)
     workers = d["workers"]
     return DataLoader(ds, batch_size=d["batch"] // world, sampler=sampler, num_workers=workers,
                       worker_init_fn=_worker_init(seed, rank) if workers else None,
                       persistent_workers=workers > 0, pin_memory=False,
+                      # its own generator: creating the iterator (again, on --resume) must not
+                      # draw from the global torch RNG a kind may use (GAN CutMix, noise)
+                      generator=torch.Generator().manual_seed(seed),
                       prefetch_factor=2 if workers else None)

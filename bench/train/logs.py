@@ -26,7 +26,9 @@ class RunLog:
         for name in ("train.csv", "val.csv", "log.jsonl"):
             _truncate_after(self.out / name, start)
         try:
-            from torch.utils.tensorboard import SummaryWriter  # needs the tensorboard package
+            from torch.utils.tensorboard import (
+                SummaryWriter,  # needs the tensorboard package
+            )
 
             self._tb = SummaryWriter(str(self.out / "tensorboard"), purge_step=start + 1)
         except ImportError:

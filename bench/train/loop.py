@@ -29,6 +29,7 @@ from bench.train.data import make_loader
 from bench.train.kinds import get_kind
 from bench.train.logs import RunLog
 from bench.train.recipe import dump, fingerprint, resolve
+from bench.train.validate import check_val_data, validate
 from methods.progress import quiet as _quiet
 
 
@@ -76,7 +77,10 @@ def train(recipe_name: str | Path, overrides: list[str] | None = None, steps: in
         torch.set_num_threads(t["threads"])
     out = Path(out) if out is not None else Path("runs") / recipe["id"]
     last = out / "last.pt"
-    if not resume and last.exists():
+    exists = last.exists()
+    if ranks is not None:  # rank 0 decides: another rank may only see its file later
+        exists = ranks.broadcast(exists)
+    if not resume and exists:
         raise SRReproError(f"{out} already holds a run (last.pt): expected a new folder; pass "
                            f"--resume to continue it or another --out")
     random.seed(t["seed"])
@@ -96,10 +100,12 @@ def train(recipe_name: str | Path, overrides: list[str] | None = None, steps: in
         raise SRReproError(f"--resume: {last} is at step {start}: expected fewer than the "
                            f"{total} steps asked; pass a larger --steps to continue")
     world, rank = (ranks.world, ranks.rank) if ranks else (1, 0)
+    loader = make_loader(recipe, data_root, start, rank, world)  # data errors before any write
+    if main:
+        check_val_data(recipe["val"]["dataset"], data_root)
     log = RunLog(out, enabled=main, start=start)
     if main:
         atomic_write_text(out / "recipe.yaml", dump(recipe))
-    loader = make_loader(recipe, data_root, start, rank, world)
     t0 = time.perf_counter()
     val_every = recipe["val"]["every"]
     last_val: dict[str, float] = {}
@@ -127,10 +133,9 @@ def train(recipe_name: str | Path, overrides: list[str] | None = None, steps: in
                 lr = next(iter(parts.optimizers.values())).param_groups[0]["lr"]
                 log.train_row(done, lr, losses, time.perf_counter() - t0)
                 bar.set_postfix({k: f"{v:.4g}" for k, v in list(losses.items())[:3]})
-            if main and ((val_every and done % val_every == 0) or done == total):
+            if main and recipe["val"]["dataset"] and (
+                    (val_every and done % val_every == 0) or done == total):
                 net = ema.model if ema is not None else parts.generator
-                from bench.train.validate import validate
-
                 last_val = validate(net, recipe["val"]["dataset"], recipe["scale"],
                                     recipe["val"]["protocol"], data_root, device)
                 log.val_row(done, last_val, time.perf_counter() - t0)

@@ -17,7 +17,7 @@ import difflib
 import hashlib
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,6 @@ import yaml
 
 from bench.errors import SRReproError
 from bench.paths import PROJECT_ROOT
-
 
 _FLOAT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
@@ -46,7 +45,7 @@ class F:
 
     def accepts(self, value: Any) -> bool:
         if value is None:
-            return self.default is None
+            return self.default is None or type(None) in self.types
         types = self.types or (type(self.default),)
         if float in types and isinstance(value, int) and not isinstance(value, bool):
             return True  # YAML writes 1e-4 as a float but 16 as an int: both are numbers
@@ -80,6 +79,7 @@ COMMON_SCHEMA: dict[str, Any] = {
         "subimage": f(None, int, doc="extract sub-images of this HR size first (DIV2K style)"),
         "subimage_step": f(None, int, doc="stride of the sub-image grid (HR pixels)"),
         "workers": f(0, int, doc="DataLoader worker processes (not part of the fingerprint)"),
+        "cache_mb": f(1024, int, doc="decoded-image cache per loader process (MB)"),
     },
     "optim": {
         "type": f("adam", str, choices=("adam", "adamw", "sgd")),
@@ -87,11 +87,14 @@ COMMON_SCHEMA: dict[str, Any] = {
         "weight_decay": f(0.0, float), "momentum": f(0.9, float),
     },
     "sched": {
-        "type": f("multistep", str, choices=("constant", "multistep", "cosine")),
+        "type": f("multistep", str, choices=("constant", "multistep", "cosine",
+                                              "cosine_restarts")),
         "milestones": f([], list, doc="steps at which the lr is multiplied by gamma"),
         "gamma": f(0.5, float),
         "period": f(None, int, doc="cosine: steps of one period (default train.steps)"),
         "eta_min": f(0.0, float, doc="cosine: final lr"),
+        "periods": f([], list, doc="cosine_restarts: steps of each cycle"),
+        "restart_weights": f([], list, doc="cosine_restarts: lr weight of each cycle"),
     },
     "train": {
         "steps": f(1000, int, doc="total optimisation steps (--steps)"),
@@ -103,7 +106,8 @@ COMMON_SCHEMA: dict[str, Any] = {
         "threads": f(None, int, doc="torch intra-op threads; null = torch default"),
     },
     "val": {
-        "dataset": f("Set5", str), "every": f(0, int, doc="steps; 0 = only at the end"),
+        "dataset": f("Set5", str, type(None), doc="benchmark set under --data-root; null = no validation"),
+        "every": f(0, int, doc="steps; 0 = only at the end"),
         "protocol": f(None, str, doc="evaluation protocol (default: the project default)"),
     },
     "log": {
@@ -113,8 +117,13 @@ COMMON_SCHEMA: dict[str, Any] = {
 }
 
 # Keys that do not change the trained weights: a --resume may change them.
-NOT_FINGERPRINTED = ("train.steps", "data.workers", "val", "log", "description",
+NOT_FINGERPRINTED = ("train.steps", "data.workers", "data.cache_mb", "val", "log", "description",
                      "published", "source", "train.threads")
+
+
+# integer keys that must be at least 1 (a step count, a size, a modulus)
+POSITIVE = (("train", "steps"), ("data", "patch"), ("data", "batch"), ("log", "every"),
+            ("log", "checkpoint_every"))
 
 
 def recipe_dir() -> Path:
@@ -171,7 +180,8 @@ def _check(data: dict[str, Any], schema: dict[str, Any], where: str) -> None:
         elif isinstance(value, str) and float in spec.types and _FLOAT.match(value):
             data[key] = float(value)  # YAML 1.1 reads 1e-4 (no dot) as a string
         elif not spec.accepts(value):
-            want = "/".join(t.__name__ for t in (spec.types or (type(spec.default),)))
+            want = "/".join(t.__name__ for t in (spec.types or (type(spec.default),))
+                            if t is not type(None))
             raise RecipeError(f"recipe key {dotted!r}: expected {want}"
                               f"{' or null' if spec.default is None else ''}, found {value!r}")
         elif spec.choices is not None and value not in spec.choices:
@@ -257,8 +267,12 @@ def resolve(name: str | Path, overrides: list[str] | dict[str, Any] | None = Non
     if not recipe["method"]:
         raise RecipeError(f"recipe {recipe['id']}: expected `method:` naming a registered "
                           f"method, found none; add it")
-    if steps is not None and steps < 1 or recipe["train"]["steps"] < 1:
-        raise RecipeError(f"train.steps: expected >= 1, found {recipe['train']['steps']}")
+    for section, key in POSITIVE:
+        if recipe[section][key] < 1:
+            raise RecipeError(f"{section}.{key}: expected >= 1, found {recipe[section][key]}")
+    if recipe["data"]["workers"] < 0 or recipe["val"]["every"] < 0:
+        raise RecipeError("data.workers and val.every: expected >= 0, found "
+                          f"{recipe['data']['workers']} and {recipe['val']['every']}")
     return recipe
 
 

@@ -18,6 +18,12 @@ from bench.pipeline import measure, prepare, quantize, to_tensor
 from bench.protocol import get_protocol
 
 
+def check_val_data(dataset: str | None, data_root: Path | None) -> None:
+    """Fail before training, not after it, when the validation set is not there."""
+    if dataset:
+        image_paths(get_manifest(dataset), data_root)
+
+
 @torch.no_grad()
 def validate(model: nn.Module, dataset: str, scale: int, protocol: str | None,
              data_root: Path | None, device: torch.device) -> dict[str, float]:

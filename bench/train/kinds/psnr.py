@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import methods.losses as losses
 from bench.train.context import Batch, Context, Parts
 from bench.train.recipe import f
+from methods import losses
 
 SCHEMA: dict[str, Any] = {
     "loss": {
