@@ -211,7 +211,7 @@ gan: {gm_padding: 1}
 pretrain: {steps: 0}
 train: {steps: 4, threads: 1}
 val: {dataset: null, every: 0}
-log: {every: 1, checkpoint_every: 1}
+log: {every: 1, checkpoint_every: 100}
 """
 
 
