@@ -102,7 +102,20 @@ def _request(a: argparse.Namespace):  # -> bench.evaluate.EvalRequest (imported 
     return EvalRequest(method=a.method, dataset=a.dataset, scale=a.scale,
                        protocol=get_protocol(getattr(a, "protocol", None)), weights=a.weights,
                        self_ensemble=a.self_ensemble, tile=a.tile, device=a.device, amp=a.amp,
-                       save_sr=getattr(a, "save_sr", None), **overlap)
+                       save_sr=getattr(a, "save_sr", None), **overlap, **_metric_args(a))
+
+
+def _metric_args(a: argparse.Namespace) -> dict:
+    """``--metrics`` / ``--lpips-net`` as EvalRequest fields (only where the command has them)."""
+    if getattr(a, "metrics", None) is None:
+        return {}
+    import dataclasses
+
+    from bench.metrics.suite import CORE, parse_metrics
+    from bench.protocol import PERCEPTUAL
+
+    return {"metrics": tuple(dict.fromkeys(CORE + parse_metrics(a.metrics))),
+            "perceptual": dataclasses.replace(PERCEPTUAL, lpips_net=a.lpips_net)}
 
 
 def cmd_eval(a: argparse.Namespace) -> int:
@@ -121,7 +134,8 @@ def cmd_eval(a: argparse.Namespace) -> int:
             raise SRReproError("--sr-dir scores given images: expected no --weights, --save-sr, "
                                "--self-ensemble, --tile, --amp or --device")
         r = score_folder(a.sr_dir, a.label, a.dataset, a.scale, get_protocol(a.protocol),
-                         a.data_root, a.results_dir, force=a.force, progress=not a.quiet)
+                         a.data_root, a.results_dir, force=a.force, progress=not a.quiet,
+                         **_metric_args(a))
     else:
         r = evaluate(_request(a), a.data_root, a.results_dir, force=a.force,
                      progress=not a.quiet)
@@ -130,14 +144,43 @@ def cmd_eval(a: argparse.Namespace) -> int:
     out = {k: r[k] for k in ("method", "weights", "weights_sha256", "dataset", "scale",
                              "protocol", "protocol_fingerprint", "n_images", "psnr", "ssim",
                              "options", "core_version", "data_verified")}
+    extra = [m for m in _metric_args(a).get("metrics", ()) if m not in ("psnr", "ssim")]
+    out.update({m: r.get(m) for m in extra})
+    if r.get("unavailable"):
+        out["unavailable"] = r["unavailable"]
     out.update(seconds=round(time.perf_counter() - t, 4), eval_seconds=r["seconds"],
                reused=r["reused"], result_dir=r["result_dir"])
     if a.format == "json":
         print(json.dumps(out))
     else:
+        more = "".join(f"  {m.upper()} {out[m]:.4f}" for m in extra if out[m] is not None)
         print(f"{out['method']} [{out['weights']}] {out['dataset']} x{out['scale']} "
               f"({out['protocol']}, {out['n_images']} images): PSNR {out['psnr']:.4f} dB  "
-              f"SSIM {out['ssim']:.4f}  ({out['seconds']:.2f} s{', reused' if out['reused'] else ''})")
+              f"SSIM {out['ssim']:.4f}{more}  "
+              f"({out['seconds']:.2f} s{', reused' if out['reused'] else ''})")
+        for m, why in out.get("unavailable", {}).items():
+            print(f"  {m.upper()} unavailable: {why}")
+    return 0
+
+
+# = bench.metrics.suite.ALL (tested); spelled out so building the parser imports no torch
+METRIC_NAMES = ("psnr", "ssim", "lpips", "niqe", "ma", "pi", "grad_psnr")
+
+
+def _metric_options(p: argparse.ArgumentParser, default: str) -> None:
+    p.add_argument("--metrics", default=default,
+                   help=f"comma-separated, any of {','.join(METRIC_NAMES)} (default {default}); a metric "
+                        f"whose model file is missing is reported as unavailable with the reason")
+    p.add_argument("--lpips-net", choices=["alex", "vgg"], default="alex",
+                   help="LPIPS trunk (v0.1 heads): alex (the literature's) or vgg (VGG16)")
+
+
+def cmd_score(a: argparse.Namespace) -> int:
+    from bench.score import format_rows, score_files
+
+    rows = score_files(a.images, a.ref, a.metrics, crop_border=a.crop_border,
+                       channel=a.channel, lpips_net=a.lpips_net)
+    print(format_rows(rows, a.format))
     return 0
 
 
@@ -357,8 +400,25 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--save-sr", type=Path, default=None,
                    help="also write the method's uint8 SR images here (PNG, the dataset's "
                         "file names); the evaluation then runs even when a result is stored")
+    _metric_options(e, default="psnr,ssim")
     _common(e)
     e.set_defaults(func=cmd_eval)
+
+    sc = add("score", "score image files with any metric (no dataset, nothing stored)",
+             "Per-image values of no-reference metrics (niqe, ma, pi) or, given --ref images "
+             "in the same order, full-reference ones (psnr, ssim, lpips, grad_psnr).")
+    sc.add_argument("images", nargs="+", type=Path, help="image files to score")
+    sc.add_argument("--ref", nargs="+", type=Path, default=None,
+                    help="reference (HR) images, one per image, same order and size")
+    _metric_options(sc, default="niqe")
+    sc.add_argument("--crop-border", type=int, default=None,
+                    help="pixels dropped per side (default: 0 for psnr/ssim/lpips/grad_psnr, "
+                         "the PIRM 4 for niqe/ma/pi)")
+    sc.add_argument("--channel", choices=["y", "rgb"], default="y",
+                    help="planes of psnr/ssim (grad_psnr and lpips use RGB, niqe/ma/pi Y)")
+    sc.add_argument("--format", choices=["text", "json"], default="text",
+                    help="json: the last line of stdout is one JSON object with a row per image")
+    sc.set_defaults(func=cmd_score)
 
     pr = add("protocols", "one method scored under every evaluation protocol",
              "Super-resolve a dataset once per distinct LR input and score the output under "
