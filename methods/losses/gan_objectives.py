@@ -27,12 +27,24 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from methods.errors import SRReproError
-from methods.losses.adversarial import (cutmix, cutmix_mask, ragan_d_loss, ragan_g_loss,
-                                        unet_consistency_loss, unet_d_loss, unet_g_loss,
-                                        vanilla_d_loss, vanilla_g_loss)
-from methods.losses.gradient_map import branch_pixel_loss, gradient_map, gradient_pixel_loss
+from methods.losses.adversarial import (
+    cutmix,
+    cutmix_mask,
+    ragan_d_loss,
+    ragan_g_loss,
+    unet_consistency_loss,
+    unet_d_loss,
+    unet_g_loss,
+    vanilla_d_loss,
+    vanilla_g_loss,
+)
+from methods.losses.gradient_map import (
+    branch_pixel_loss,
+    gradient_map,
+    gradient_pixel_loss,
+)
 
-__all__ = ["DPObjective", "GradUNetObjective", "discriminator_logits"]
+__all__ = ["DPObjective", "GradUNetObjective", "discriminator_logits", "unet_outputs"]
 
 Parts = dict[str, float]
 
@@ -41,6 +53,18 @@ def discriminator_logits(d: nn.Module, x: Tensor) -> Tensor:
     """Pre-sigmoid scores of a single-output discriminator (``logits()`` when it has one)."""
     logits = getattr(d, "logits", None)
     return logits(x) if callable(logits) else d(x)
+
+
+def unet_outputs(d: nn.Module, x: Tensor) -> tuple[Tensor, Tensor, list[Tensor]]:
+    """``(global, pixel, block features)`` of a U-Net discriminator: its ``forward_features``,
+    or its forward when that already returns the triple (a DDP-wrapped feature module)."""
+    features = getattr(d, "forward_features", None)
+    out = features(x) if callable(features) else d(x)
+    if not isinstance(out, (tuple, list)) or len(out) != 3:
+        raise SRReproError(f"expected a U-Net discriminator returning (global, pixel, "
+                           f"features), found {type(d).__name__}; use "
+                           f"unet-discriminator-gradunet or set gan.unet false")
+    return out[0], out[1], out[2]
 
 
 def _adv_fns(kind: str) -> tuple[Callable[..., Tensor], Callable[..., tuple[Tensor, Tensor]]]:
@@ -100,9 +124,9 @@ class GradUNetObjective(nn.Module):
                  gm_criterion: str = "l1", gm_padding: int = 2) -> None:
         super().__init__()
         self.perceptual = perceptual
-        self.w = dict(adv=adv_weight, per=per_weight, fm=fm_weight, pix=pixel_weight,
-                      gm_adv=gm_adv_weight, gm_pix=gm_pixel_weight, bra=branch_weight,
-                      cons=cons_weight)
+        self.w = {"adv": adv_weight, "per": per_weight, "fm": fm_weight, "pix": pixel_weight,
+                  "gm_adv": gm_adv_weight, "gm_pix": gm_pixel_weight, "bra": branch_weight,
+                  "cons": cons_weight}
         self.gradient_branch, self.unet = gradient_branch, unet
         self.gm_criterion, self.gm_padding = gm_criterion, gm_padding
 
@@ -127,9 +151,9 @@ class GradUNetObjective(nn.Module):
         per = self._per(sr, hr)
         fm = None
         if self.unet:
-            g_sr, p_sr, f_sr = d.forward_features(sr)
+            g_sr, p_sr, f_sr = unet_outputs(d, sr)
             with torch.no_grad():
-                _, _, f_hr = d.forward_features(hr)
+                _, _, f_hr = unet_outputs(d, hr)
             adv = unet_g_loss((g_sr, p_sr))
             # eq. 7: L1 between every block output of D_U on SR and on HR, summed over blocks
             fm = sum(F.l1_loss(a, b) for a, b in zip(f_sr, f_hr))
@@ -167,11 +191,11 @@ class GradUNetObjective(nn.Module):
         sr = sr.detach()
         cons = enc = dec = None
         if self.unet:
-            real, fake = d(hr), d(sr)
+            real, fake = unet_outputs(d, hr)[:2], unet_outputs(d, sr)[:2]
             enc, dec = unet_d_loss(real, fake)
             n, _, h, wd = hr.shape
             mask = cutmix_mask(n, h, wd, generator, hr.device).to(hr.dtype)
-            mixed = d(cutmix(hr, sr, mask))
+            mixed = unet_outputs(d, cutmix(hr, sr, mask))
             cons = unet_consistency_loss(mixed[1], real[1], fake[1], mask)
             total = enc + dec + self.w["cons"] * cons
         else:

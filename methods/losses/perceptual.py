@@ -35,8 +35,6 @@ __all__ = ["DualPerceptualLoss", "ResNetFeatures", "VGGFeatures", "dual_perceptu
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-# The paper's names for the last bottleneck of each ResNet-50 stage (3, 4, 6, 3 blocks).
-RESNET50_TAPS = {"beta1_3": (1, 3), "beta2_4": (2, 4), "beta3_6": (3, 6), "beta4_3": (4, 3)}
 
 
 class LossConfigError(SRReproError):

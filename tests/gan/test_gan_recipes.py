@@ -7,9 +7,9 @@ import math
 import pytest
 import torch
 
-import bench.train.kinds.gan as gan
 import methods
 from bench.train.context import Context
+from bench.train.kinds import gan
 from bench.train.recipe import resolve
 from methods.losses.gan_objectives import DPObjective, GradUNetObjective
 from methods.losses.gradient_map import LPIPSLoss
@@ -83,3 +83,22 @@ def test_paper_and_code_recipes_differ_where_the_sources_do() -> None:
     # mu = inf (the paper's VGG-only row) through --set
     vgg_only = resolve("esrgan-dp-x4-paper", ["perceptual.mu=.inf", "perceptual.backbones=random"])
     assert math.isinf(vgg_only["perceptual"]["mu"])
+
+
+@pytest.mark.filterwarnings("ignore")
+@pytest.mark.parametrize("sets, absent", [
+    (["gan.gradient_branch=false", "method=esrgan"], "grad_discriminator"),   # w/o GB
+    (["gan.unet=false", "discriminator.method=gradient-discriminator",
+      "discriminator.model={}"], None),                                       # w/o U-Net
+    (["perceptual.type=vgg"], None),                                          # w/o LPIPS
+])
+def test_table2_ablations_build(sets: list[str], absent: str | None) -> None:
+    recipe = resolve("gradunet-gan-x4-paper", [*sets, "perceptual.backbones=random"])
+    with torch.device("meta"):
+        parts = gan.build(recipe, Context(recipe, torch.device("meta"), None))
+        objective = gan.build_objective(recipe)
+    assert absent is None or absent not in parts.models
+    assert objective.gradient_branch == recipe["gan"]["gradient_branch"]
+    assert objective.unet == recipe["gan"]["unet"]
+    want = DualPerceptualLoss if recipe["perceptual"]["type"] == "vgg" else LPIPSLoss
+    assert isinstance(objective.perceptual, want)

@@ -7,9 +7,17 @@ import pytest
 import torch
 from torch import nn
 
-from methods.losses.adversarial import (cutmix, cutmix_mask, ragan_d_loss, ragan_g_loss,
-                                        unet_consistency_loss, unet_d_loss, unet_g_loss,
-                                        vanilla_d_loss, vanilla_g_loss)
+from methods.losses.adversarial import (
+    cutmix,
+    cutmix_mask,
+    ragan_d_loss,
+    ragan_g_loss,
+    unet_consistency_loss,
+    unet_d_loss,
+    unet_g_loss,
+    vanilla_d_loss,
+    vanilla_g_loss,
+)
 from tests.conftest import FIXTURES
 
 RAGAN = FIXTURES / "esrgan_ragan_loss_values.pt"
@@ -55,7 +63,8 @@ def test_unet_hinge_hand_values() -> None:
     assert enc.item() == pytest.approx(0.75)
     # dec: mean(relu(1-[0,3,-1,1])) = (1+0+2+0)/4, mean(relu(1+[-1,.5,-3,0])) = (0+1.5+0+1)/4
     assert dec.item() == pytest.approx(0.75 + 0.625)
-    assert unet_g_loss(fake).item() == pytest.approx(-(-1.0) - (-3.5 / 4))
+    # G: -mean([-2, 0]) - mean([-1, .5, -3, 0]) = 1 + 0.875
+    assert unet_g_loss(fake).item() == pytest.approx(1.875)
 
 
 def test_cutmix_masks_are_boxes_and_replay() -> None:

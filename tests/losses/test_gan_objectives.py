@@ -65,8 +65,8 @@ def test_gradunet_generator_total_is_eq13() -> None:
     sr = (hr + 0.1 * torch.randn_like(hr)).requires_grad_(True)
     branch = torch.rand(2, 3, 128, 128)
     d, d_grad = _tiny_unet(), DiscriminatorVGG128(base_nf=2)
-    w = dict(adv_weight=0.005, per_weight=0.001, fm_weight=1.0, pixel_weight=0.01,
-             gm_adv_weight=0.005, gm_pixel_weight=0.01, branch_weight=0.5)
+    w = {"adv_weight": 0.005, "per_weight": 0.001, "fm_weight": 1.0, "pixel_weight": 0.01,
+         "gm_adv_weight": 0.005, "gm_pixel_weight": 0.01, "branch_weight": 0.5}
     obj = GradUNetObjective(_L1Dict(), **w)
     d.eval(), d_grad.eval()  # frozen BN/SN so that re-evaluating gives the same logits
     total, parts = obj.generator_loss((branch, sr), hr, d, d_grad)

@@ -6,8 +6,12 @@ import torch
 import torch.nn.functional as F
 
 from methods.errors import SRReproError
-from methods.losses.gradient_map import (LPIPSLoss, branch_pixel_loss, gradient_map,
-                                         gradient_pixel_loss)
+from methods.losses.gradient_map import (
+    LPIPSLoss,
+    branch_pixel_loss,
+    gradient_map,
+    gradient_pixel_loss,
+)
 from tests.conftest import FIXTURES
 
 OPS = FIXTURES / "spsr_gradient_ops.pt"

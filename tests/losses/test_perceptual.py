@@ -9,8 +9,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from methods.errors import SRReproError
-from methods.losses.perceptual import (DualPerceptualLoss, ResNetFeatures, VGGFeatures,
-                                       dual_perceptual, dynamic_weight, vgg19_layer_names)
+from methods.losses.perceptual import (
+    DualPerceptualLoss,
+    ResNetFeatures,
+    VGGFeatures,
+    dual_perceptual,
+    dynamic_weight,
+    vgg19_layer_names,
+)
 
 tv = pytest.importorskip("torchvision")
 

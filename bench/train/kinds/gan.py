@@ -93,6 +93,20 @@ class _AllOutputs(nn.Module):
         return self.generator.forward_all(x)
 
 
+class _Scores(nn.Module):
+    """A discriminator whose ``forward`` is what the objective needs (logits, or U-Net
+    features), so that a DDP wrapper around it exposes the same call."""
+
+    def __init__(self, d: nn.Module) -> None:
+        super().__init__()
+        self.d = d
+        self.method = next((m for m in ("forward_features", "logits")
+                            if callable(getattr(d, m, None))), "forward")
+
+    def forward(self, x: Tensor) -> Any:
+        return getattr(self.d, self.method)(x)
+
+
 def _backbone(name: str, spec: str) -> nn.Module:
     from methods.backbones import build_backbone
 
@@ -104,7 +118,11 @@ def _backbone(name: str, spec: str) -> nn.Module:
 def build_perceptual(p: dict[str, Any]) -> nn.Module:
     """The perceptual loss module of recipe section ``perceptual``."""
     from methods.losses.gradient_map import LPIPSLoss
-    from methods.losses.perceptual import DualPerceptualLoss, ResNetFeatures, VGGFeatures
+    from methods.losses.perceptual import (
+        DualPerceptualLoss,
+        ResNetFeatures,
+        VGGFeatures,
+    )
 
     if p["type"] == "lpips":
         return LPIPSLoss(_backbone("alexnet", p["backbones"]))
@@ -154,7 +172,7 @@ def build_discriminators(recipe: dict[str, Any]) -> dict[str, nn.Module]:
                                "(e.g. gradient-discriminator) when gan.gradient_branch is true, "
                                "found none; set it or turn the branch off")
         out["grad_discriminator"] = methods.create(gd["method"], 1, **gd["model"])
-    unet = hasattr(out["discriminator"], "forward_features")
+    unet = callable(getattr(out["discriminator"], "forward_features", None))
     if g["objective"] == "gradunet" and unet != g["unet"]:
         raise SRReproError(f"discriminator.method: expected a "
                            f"{'U-Net' if g['unet'] else 'single-logit'} discriminator for "
@@ -184,7 +202,11 @@ def build(recipe: dict[str, Any], ctx: Context) -> Parts:
                            f"gradunet-gan or set gan.gradient_branch false")
     net = ctx.prepare(_AllOutputs(generator) if with_branch else generator)
     discs = {k: v.to(ctx.device) for k, v in build_discriminators(recipe).items()}
-    d_nets = {k: ctx.prepare(v) for k, v in discs.items()}
+    # The generator update reads D through the plain module (D is frozen there: nothing to
+    # synchronise); the discriminator update goes through the DDP wrapper, which averages
+    # D's gradients over ranks.
+    d_plain = {k: _Scores(v) for k, v in discs.items()}
+    d_nets = {k: ctx.prepare(v) for k, v in d_plain.items()}
     objective = build_objective(recipe).to(ctx.device)
     pre_steps = recipe["pretrain"]["steps"]
     pixel = torch.nn.functional.l1_loss if recipe["pretrain"]["loss"] == "l1" \
@@ -201,8 +223,8 @@ def build(recipe: dict[str, Any], ctx: Context) -> Parts:
         optimizers["generator_pre"] = opt_pre
         schedulers["generator_pre"] = ctx.scheduler(opt_pre, "sched_pre")
 
-    d_main = d_nets["discriminator"]
-    d_grad = d_nets.get("grad_discriminator")
+    d_main, d_grad = d_nets["discriminator"], d_nets.get("grad_discriminator")
+    g_main, g_grad = d_plain["discriminator"], d_plain.get("grad_discriminator")
 
     def set_d_trainable(flag: bool) -> None:
         for p in d_params:
@@ -225,9 +247,9 @@ def build(recipe: dict[str, Any], ctx: Context) -> Parts:
             out = net(lr)
         out = tuple(o.float() for o in out) if isinstance(out, tuple) else out.float()
         if g["objective"] == "dp":
-            g_loss, logs = objective.generator_loss(out, hr, d_main)
+            g_loss, logs = objective.generator_loss(out, hr, g_main)
         else:
-            g_loss, logs = objective.generator_loss(out, hr, d_main, d_grad)
+            g_loss, logs = objective.generator_loss(out, hr, g_main, g_grad)
         ctx.update(g_loss, opt_g)
         set_d_trainable(True)
         detached = tuple(o.detach() for o in out) if isinstance(out, tuple) else out.detach()
