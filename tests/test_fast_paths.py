@@ -148,3 +148,21 @@ def test_band_is_taken_exactly_when_the_arithmetic_is_exact(monkeypatch):
     assert (bits, sum_bits) == (12, 1) and blocks[0][:3] == (0, 32, 0)
     assert imr.pass_structure(400, 1200, 3.0)[0] is None
     assert imr.pass_structure(40, 10, 0.25)[2] == ()  # small: the band would not pay
+
+
+@needs_data
+def test_a_psnr_ssim_run_imports_no_heavy_package(tmp_path):
+    import subprocess
+
+    from tests.conftest import ROOT
+
+    code = ("import sys, runpy; sys.argv = ['srrepro', 'eval', '--method', 'bicubic', "
+            f"'--dataset', 'set5', '--scale', '4', '--data-root', {str(DATA)!r}, "
+            f"'--results-dir', {str(tmp_path)!r}, '--quiet'];\n"
+            "from bench.cli import main\nrc = main()\n"
+            "heavy = sorted({m.split('.')[0] for m in sys.modules} & "
+            "{'torchvision', 'lpips', 'pyiqa', 'matplotlib', 'cv2', 'scipy'})\n"
+            "print('HEAVY', rc, heavy)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                         text=True, timeout=600)
+    assert "HEAVY 0 []" in out.stdout, out.stdout + out.stderr
