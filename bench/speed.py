@@ -248,7 +248,9 @@ def benchmark(req: BenchRequest, timer: Timer | None = None) -> dict[str, Any]:
     x = torch.rand(req.batch, 3, h, w, generator=gen, dtype=dtype)
     if exact:
         x = x * 255.0  # parameter-free MATLAB-exact methods run on 0-255 values
-    macs = count_macs(model, (1, 3, h, w))  # on the meta device: no memory, no compute
+    with torch.device("meta"):  # counted on a weightless copy: no memory, no compute
+        shape_only = methods.create(card.name, scale=req.scale)
+    macs = count_macs(shape_only, (1, 3, h, w))
     model = model.to(device)
     x = x.to(device)
     if req.channels_last:
