@@ -128,6 +128,8 @@ def test_benchmark_cpu_fields_with_a_fake_timer():
     assert r["params"] == methods.count_params(model)
     assert r["macs_per_image"] == count_macs(model, (1, 3, 8, 6))
     assert r["peak_memory_bytes"] > 0 and r["peak_memory_kind"].startswith("rss")
+    assert r["peak_memory_over_start_bytes"] == max(
+        0, r["peak_memory_bytes"] - r["memory_baseline_bytes"])
     env = r["environment"]
     assert env["torch"] == metadata.version("torch")  # from package metadata
     assert env["device_name"] and "python" in env
