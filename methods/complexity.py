@@ -43,9 +43,18 @@ def _count(model: nn.Module, input_size: tuple[int, ...], device: torch.device) 
     state = {k: (torch.empty_like(v, device=device) if device.type == "meta" else v)
              for k, v in {**dict(model.named_parameters()),
                           **dict(model.named_buffers())}.items()}
+    # functional_call restores the originals name by name; a module registered under two
+    # names (the gradient-branch nets' HR conv) would keep the substitute, so put every
+    # module's own tensors back afterwards
+    saved = [(slots, k, v) for mod in model.modules()
+             for slots in (mod._parameters, mod._buffers) for k, v in slots.items()]
     counter = FlopCounterMode(display=False)
-    with torch.no_grad(), counter:
-        functional_call(model, state, (x,), tie_weights=True, strict=False)
+    try:
+        with torch.no_grad(), counter:
+            functional_call(model, state, (x,), tie_weights=True, strict=False)
+    finally:
+        for slots, k, v in saved:
+            slots[k] = v
     return int(counter.get_total_flops())
 
 

@@ -18,7 +18,7 @@ from tests.conftest import ROOT
 
 RECORDED_VERSION = 2
 CORE_SOURCES = {
-    "methods/imresize.py": "6cd1a2f6b9e9fa4c",
+    "methods/imresize.py": "65160e19d96db9ca",
     "bench/ops/color.py": "804ba73118998fd3",
     "bench/metrics/_common.py": "a8d4b75168eac545",
     "bench/metrics/psnr.py": "725079622deab796",

@@ -101,3 +101,68 @@ def test_parameter_free_rows_do_not_depend_on_the_torch_thread_count(tmp_path):
     finally:
         torch.set_num_threads(before)
     assert rows[0] == rows[1]
+
+
+# ---- imresize: the banded products are used only where they cannot change a bit ----
+
+def _dense_imresize(x: torch.Tensor, scale: float) -> torch.Tensor:
+    import math
+
+    from methods.imresize import resize_matrix
+
+    h, w = x.shape[-2:]
+    mh = resize_matrix(h, math.ceil(h * scale), scale)
+    mw = resize_matrix(w, math.ceil(w * scale), scale)
+    return torch.matmul(torch.matmul(mh, x), mw.T)  # equal scales: rows first
+
+
+@pytest.mark.parametrize("h,w", [(321, 481), (97, 530), (600, 40)])
+def test_banded_imresize_equals_the_dense_products_bit_for_bit(h, w):
+    from methods.imresize import imresize
+
+    x = torch.randint(0, 256, (3, h, w), generator=torch.Generator().manual_seed(h)).double()
+    for scale in (1 / 8, 1 / 4, 1 / 3, 1 / 2, 2, 3, 4, 8):
+        assert torch.equal(imresize(x, scale=scale), _dense_imresize(x, scale)), scale
+
+
+def test_band_is_taken_exactly_when_the_arithmetic_is_exact(monkeypatch):
+    import methods.imresize as imr
+
+    calls = []
+    real = imr._banded
+    monkeypatch.setattr(imr, "_banded", lambda *a: calls.append(1) or real(*a))
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (3, 400, 400), generator=g).double()
+    imr.imresize(x, scale=1 / 4)
+    assert calls, "8-bit values at x4: exact, banded"
+    for not_exact in (x + 0.25,                      # not integer-valued
+                      x.float(),                     # float32: rounding everywhere
+                      x * 2.0 ** 40):                # magnitude leaves no room for fractions
+        calls.clear()
+        imr.imresize(not_exact, scale=1 / 4)
+        assert not calls
+    calls.clear()
+    imr.imresize(x, scale=1 / 3)  # weights of x3 are not dyadic: rounding, keep dense
+    assert not calls
+    bits, sum_bits, blocks = imr.pass_structure(400, 100, 0.25)
+    assert (bits, sum_bits) == (12, 1) and blocks[0][:3] == (0, 32, 0)
+    assert imr.pass_structure(400, 1200, 3.0)[0] is None
+    assert imr.pass_structure(40, 10, 0.25)[2] == ()  # small: the band would not pay
+
+
+@needs_data
+def test_a_psnr_ssim_run_imports_no_heavy_package(tmp_path):
+    import subprocess
+
+    from tests.conftest import ROOT
+
+    code = ("import sys, runpy; sys.argv = ['srrepro', 'eval', '--method', 'bicubic', "
+            f"'--dataset', 'set5', '--scale', '4', '--data-root', {str(DATA)!r}, "
+            f"'--results-dir', {str(tmp_path)!r}, '--quiet'];\n"
+            "from bench.cli import main\nrc = main()\n"
+            "heavy = sorted({m.split('.')[0] for m in sys.modules} & "
+            "{'torchvision', 'lpips', 'pyiqa', 'matplotlib', 'cv2', 'scipy'})\n"
+            "print('HEAVY', rc, heavy)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                         text=True, timeout=600)
+    assert "HEAVY 0 []" in out.stdout, out.stdout + out.stderr

@@ -179,3 +179,17 @@ def test_complexity_table_covers_every_registered_model():
     assert "not counted" in rows["drn-s-dual"]["macs_note"]
     only_x2 = {r["method"] for r in complexity_table(scale=2)}
     assert "gradunet-gan" not in only_x2 and "edsr" in only_x2
+
+
+def test_counting_leaves_a_module_registered_twice_on_its_device():
+    # the gradient-branch nets register their HR conv under two names
+    shared = nn.Conv2d(3, 3, 3, padding=1)
+    net = nn.Module()
+    net.a = shared
+    net.body = nn.Sequential(nn.Conv2d(3, 3, 1), shared)
+    net.forward = lambda x: net.body(x)  # type: ignore[method-assign]
+    assert count_macs(net, (1, 3, 4, 4)) == conv_macs(4, 4, 3, 3, 1) + conv_macs(4, 4, 3, 3)
+    assert all(p.device.type == "cpu" for _, p in net.named_parameters(remove_duplicate=False))
+    real = methods.create("gradunet-gan", scale=4)
+    count_macs(real, (1, 3, 8, 8))
+    assert all(p.device.type == "cpu" for _, p in real.named_parameters(remove_duplicate=False))
