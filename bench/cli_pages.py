@@ -42,7 +42,7 @@ def cmd_reproduce(a: argparse.Namespace) -> int:
                         checkpoints=checkpoints_for(table, checkpoints) if a.all else checkpoints,
                         datasets=datasets, scales=scales)
         out = (Path(base) / table) if a.all else (a.out or default_out_dir(table, a.results_dir))
-        paths = write_outputs(rep, out)
+        paths = write_outputs(rep, out, index_href="../index.html" if a.all else None)
         pages.append((rep, paths))
         metric = [c for c in rep.cells if c.dataset]
         done = [c for c in metric if c.reproduced is not None]

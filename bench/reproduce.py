@@ -229,8 +229,9 @@ def cells_csv(cells: list[Cell]) -> str:
     return buf.getvalue()
 
 
-def write_outputs(rep: Reproduction, out_dir: Path) -> dict[str, Path]:
-    """index.html, table.csv and table.json in ``out_dir`` (each written atomically)."""
+def write_outputs(rep: Reproduction, out_dir: Path, index_href: str | None = None) -> dict[str, Path]:
+    """index.html, table.csv and table.json in ``out_dir`` (each written atomically);
+    ``index_href`` links the page back to the index of ``reproduce --all``."""
     from bench.report import render_html
 
     out_dir = Path(out_dir)
@@ -242,7 +243,7 @@ def write_outputs(rep: Reproduction, out_dir: Path) -> dict[str, Path]:
         "missing_datasets": rep.missing_datasets,
         "cells": [cell_record(c) for c in rep.cells],
         "protocol_sensitivity": rep.sensitivity}, indent=1, default=str))
-    atomic_write_text(paths["html"], render_html(rep))
+    atomic_write_text(paths["html"], render_html(rep, index_href))
     return paths
 
 

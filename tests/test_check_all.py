@@ -20,6 +20,7 @@ def test_index_links_every_table(bicubic_all: dict[str, Path]) -> None:  # noqa:
         assert f'href="{t}/index.html"' in index
         assert (bicubic_all["out"] / t / "table.csv").exists()
         assert (bicubic_all["out"] / t / "table.json").exists()
+        assert 'href="../index.html"' in (bicubic_all["out"] / t / "index.html").read_text()
 
 
 def test_check_all_passes_on_stored_bicubic_and_fails_on_planted_drift(
