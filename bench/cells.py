@@ -22,7 +22,7 @@ from bench import protocol as _protocol
 from bench.data.atomic import atomic_write_text
 from bench.judge import (MISSING, NOT_REPRODUCIBLE, UNAVAILABLE, KnownDeviation, judge,
                          load_known_deviations)
-from bench.metric_info import evaluator_metrics, metric_info
+from bench.metric_info import evaluator_metrics, metric_info, unavailable_here
 from bench.paths import PROJECT_ROOT
 from bench.published import Row, TableSpec, load_tolerances, tolerance
 from bench.results import InferenceOptions, stored_summaries
@@ -112,7 +112,7 @@ def recipe_hint(row: Row) -> str:
 # ---- the store, indexed -------------------------------------------------------------------
 
 def _index(root: Path, spec: TableSpec) -> dict[tuple[str, str, str, int], dict[str, Any]]:
-    """Newest matching summary per (method, weights sha256, dataset, scale) for the table's
+    """Best matching summary per (method, weights sha256, dataset, scale) for the table's
     protocol, plain inference and the current numeric core."""
     plain = InferenceOptions().__dict__
     best: dict[tuple[str, str, str, int], dict[str, Any]] = {}
@@ -123,7 +123,11 @@ def _index(root: Path, spec: TableSpec) -> dict[tuple[str, str, str, int], dict[
             continue
         ident = (k["method"], s.get("weights_sha256", "none"), k["dataset"].lower(), int(k["scale"]))
         s = {**s, "result_dir": str(folder)}
-        if ident not in best or s.get("created", "") > best[ident].get("created", ""):
+        # the result holding most of the table's metrics wins (a PSNR/SSIM-only run must not
+        # hide one that also has LPIPS), then the newest
+        rank = (sum(m in s for m in spec.metrics), s.get("created", ""))
+        if ident not in best or rank > (sum(m in best[ident] for m in spec.metrics),
+                                        best[ident].get("created", "")):
             best[ident] = s
     return best
 
@@ -153,6 +157,7 @@ def table_cells(spec: TableSpec, root: Path,
     stored = _index(root, spec)
     bindings = load_bindings(root, spec.id) if bindings is None else bindings
     available = evaluator_metrics()
+    cannot = unavailable_here([m for m in spec.metrics if m in available])
     reasons = reasons or {}
     cells: list[Cell] = []
     for row in spec.rows:
@@ -191,6 +196,10 @@ def table_cells(spec: TableSpec, root: Path,
                         cell.status = UNAVAILABLE
                         cell.reason = (f"metric {metric_info(metric).display} not available in "
                                        f"this build (the evaluator does not compute it yet)")
+                    elif metric in cannot and not (result and metric in result):
+                        cell.status = UNAVAILABLE
+                        cell.reason = (f"metric {metric_info(metric).display} cannot be "
+                                       f"computed here: {cannot[metric]}")
                     elif result is not None and metric in result:
                         cell.reproduced = float(result[metric])
                         cell.result_dir = result["result_dir"]

@@ -166,3 +166,37 @@ def test_makefile_has_a_target_per_table_and_keeps_table1() -> None:
                           "reproduce-all"], cwd=root, capture_output=True, text=True, check=True).stdout
     assert "bench reproduce drn2020-table1" in out
     assert "bench reproduce esrgandp-table5" in out and "bench reproduce --all" in out
+
+
+def test_metric_the_machine_cannot_compute_says_why(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A metric the evaluator knows but cannot take here (its model file is missing) is not
+    counted as missing: the cell says why."""
+    spec = load_table("esrgandp-table3")
+    monkeypatch.setattr(cells_mod, "evaluator_metrics",
+                        lambda: frozenset({"psnr", "ssim", "lpips"}))
+    monkeypatch.setattr(cells_mod, "unavailable_here",
+                        lambda ms: {"lpips": "alexnet weights missing"} if "lpips" in ms else {})
+    c = next(c for c in table_cells(spec, tmp_path) if c.label == "ESRGAN-DP")
+    assert c.status == UNAVAILABLE and c.reason.endswith("alexnet weights missing")
+
+
+def test_the_result_with_the_tables_metrics_wins(tmp_path: Path) -> None:
+    """Two stored results for the same bicubic cell: the one holding SSIM is used even when
+    a newer one lacks it."""
+    import json
+
+    from bench import protocol as _protocol
+    from bench.results import InferenceOptions
+
+    spec = load_table("bicubic-literature")
+    key = {"protocol_fingerprint": spec.protocol.fingerprint, "method": "bicubic",
+           "dataset": "Set5", "scale": 4, "core_version": _protocol.NUMERIC_CORE_VERSION,
+           "options": InferenceOptions().__dict__, "metrics": ["psnr", "ssim"]}
+    for name, extra, created in (("a", {"ssim": 0.8104}, "2026-01-01"), ("b", {}, "2026-02-01")):
+        d = tmp_path / "store" / name
+        d.mkdir(parents=True)
+        (d / "summary.json").write_text(json.dumps({"key": key, "weights_sha256": "none",
+                                                    "psnr": 28.42, "created": created, **extra}))
+    cells = {c.key: c for c in table_cells(spec, tmp_path)}
+    assert cells[("Bicubic", "set5", 4, "ssim")].reproduced == 0.8104
