@@ -367,6 +367,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="image the region is taken from (default: the automatic choice)")
     co.add_argument("--protocol", default=None, choices=_protocol_names(),
                     help="evaluation protocol (default matlab-y)")
+    co.add_argument("--metrics", default=None,
+                    help="comma-separated metrics beyond PSNR/SSIM where this build computes "
+                         "them (e.g. lpips,niqe,pi)")
     co.add_argument("--out", type=Path, default=None,
                     help="report file (default <results>/compare/<dataset>-x<scale>-<methods>.html)")
     _common(co)

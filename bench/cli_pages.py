@@ -71,7 +71,7 @@ def cmd_compare(a: argparse.Namespace) -> int:
                           parse_pairs(a.sr_dir, "--sr-dir"),
                           parse_crop(a.crop) if a.crop else None, a.crop_image,
                           get_protocol(a.protocol), a.data_root, a.results_dir,
-                          progress=not a.quiet)
+                          progress=not a.quiet, metrics=tuple(_csv_list(a.metrics) or ()) or None)
     out = a.out or (results_root(a.results_dir) / "compare" /
                     f"{comp.dataset.lower()}-x{a.scale}-{'-'.join(e.label for e in comp.entries)}.html")
     for e in comp.entries:

@@ -50,6 +50,21 @@ def test_bad_arguments_are_one_line_errors() -> None:
     assert parse_pairs(["a=b=c.pt"], "--weights") == {"a": "b=c.pt"}
 
 
+def test_compare_refuses_duplicates_unknown_metrics_and_stray_weights(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from bench.metric_info import evaluator_metrics
+
+    base = ["--dataset", "set5", "--scale", "4", "--data-root", str(tmp_path / "none"),
+            "--results-dir", str(tmp_path)]
+    assert main(["compare", "--methods", "bicubic,bicubic", *base]) == 2
+    assert "expected distinct names" in capsys.readouterr().err
+    assert main(["compare", "--methods", "bicubic,edsr", "--weights", "drn-s=x.pt", *base]) == 2
+    assert "--weights for drn-s" in capsys.readouterr().err
+    if "madeup" not in evaluator_metrics():
+        assert main(["compare", "--methods", "bicubic,edsr", "--metrics", "madeup", *base]) == 2
+        assert "--metrics madeup: not available in this build" in capsys.readouterr().err
+
+
 def _b64_images(html: str) -> list[bytes]:
     return [base64.b64decode(m) for m in re.findall(r'src="data:image/png;base64,([^"]+)"', html)]
 
