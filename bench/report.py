@@ -76,7 +76,6 @@ class _Notes:
         return self.items.index(text) + 1
 
 
-
 def _title(axis: str, c: dict[str, Any]) -> str:
     """Header text of one axis value, as the paper names it."""
     if axis == "scale":
