@@ -97,16 +97,32 @@ def save_bindings(root: Path, table: str, new: dict[str, dict[str, str]]) -> Non
                                      sort_keys=True))
 
 
-def recipe_hint(row: Row) -> str:
+def recipe_id(row: Row, scale: int) -> str:
+    """The row's recipe at ``scale`` (a spec may write ``drn-s-x{scale}``)."""
+    return row.recipe.replace("{scale}", str(scale))
+
+
+def trained_run(row: Row, scale: int, runs_dir: Path | None = None) -> Path | None:
+    """``runs/<recipe>/final.pt`` when `srrepro train <recipe>` has finished here (rows of
+    the paper's own setting only: a sweep's setting is not the recipe's default)."""
+    if not row.recipe or row.setting:
+        return None
+    path = Path(runs_dir or "runs") / recipe_id(row, scale) / "final.pt"
+    return path if path.is_file() else None
+
+
+def recipe_hint(row: Row, scale: int) -> str:
     """How to get weights for a row that needs training."""
     if not row.recipe:
         return ""
-    where = RECIPES_DIR / f"{row.recipe}.yaml"
+    rid = recipe_id(row, scale)
+    where = RECIPES_DIR / f"{rid}.yaml"
     setting = f" with {row.setting}" if row.setting else ""
-    spec = f"'{row.label}{':' + row.setting if row.setting else ''}=PATH'"
-    present = "" if where.exists() else f" (recipe {row.recipe} is not in this build yet)"
-    return (f"needs trained weights: train with `srrepro train {row.recipe}`{setting}{present}, "
-            f"then pass --checkpoint {spec}")
+    spec = f"'{row.label}{':' + row.setting if row.setting else ''}@x{scale}=PATH'"
+    present = "" if where.exists() else f" (recipe {rid} is not in this build yet)"
+    after = ("then pass --checkpoint " + spec if row.setting else
+             f"then rerun (runs/{rid}/final.pt is picked up) or pass --checkpoint {spec}")
+    return f"needs trained weights: train with `srrepro train {rid}`{setting}{present}, {after}"
 
 
 # ---- the store, indexed -------------------------------------------------------------------
@@ -191,7 +207,7 @@ def table_cells(spec: TableSpec, root: Path,
                         cell.status, cell.reason = NOT_REPRODUCIBLE, row.reason or (
                             "not in the srrepro registry (no architecture or weights to evaluate)")
                         if row.recipe:
-                            cell.reason += "; " + recipe_hint(row)
+                            cell.reason += "; " + recipe_hint(row, scale)
                     elif metric not in available:
                         cell.status = UNAVAILABLE
                         cell.reason = (f"metric {metric_info(metric).display} not available in "
@@ -224,7 +240,7 @@ def _why_missing(row: Row, card: methods.MethodCard, scale: int, table: str) -> 
             if found is None:
                 parts.append(reason)
         if row.recipe:
-            parts.append(recipe_hint(row))
+            parts.append(recipe_hint(row, scale))
         if parts:
             return "; or ".join(parts)
     return f"nothing stored: run `srrepro reproduce {table}`"

@@ -40,7 +40,7 @@ def cmd_reproduce(a: argparse.Namespace) -> int:
         rep = reproduce(table, a.data_root, a.results_dir, weights_folder=a.weights_dir,
                         progress=not a.quiet, sensitivity=not a.no_sensitivity,
                         checkpoints=checkpoints_for(table, checkpoints) if a.all else checkpoints,
-                        datasets=datasets, scales=scales)
+                        datasets=datasets, scales=scales, runs_dir=a.runs_dir)
         out = (Path(base) / table) if a.all else (a.out or default_out_dir(table, a.results_dir))
         paths = write_outputs(rep, out, index_href="../index.html" if a.all else None)
         pages.append((rep, paths))

@@ -182,3 +182,24 @@ def test_reproduce_uses_a_users_checkpoint_and_check_judges_it(
     rc = main(["check", "drn2020-table1", "--rows", "drn-s", "--datasets", "set5", "--scales",
                "4", "--results-dir", str(res)])
     assert rc == 1 and "FAIL drn2020-table1 DRN-S set5 x4 psnr" in capsys.readouterr().out
+
+
+def test_reproduce_picks_up_a_finished_training_run(
+        comparison: dict[str, Any], tmp_path: Path) -> None:  # noqa: F811
+    """`srrepro train drn-s-x4` leaves runs/drn-s-x4/final.pt: reproduce uses it for the
+    DRN-S x4 row without being told (here: the random DRN-S weights in that place)."""
+    import shutil
+
+    runs = tmp_path / "runs"
+    (runs / "drn-s-x4").mkdir(parents=True)
+    shutil.copy(comparison["weights"]["drn-s"], runs / "drn-s-x4" / "final.pt")
+    rc = main(["reproduce", "drn2020-table1", "--datasets", "set5", "--scales", "4",
+               "--no-sensitivity", "--runs-dir", str(runs), "--data-root", str(DATA),
+               "--results-dir", str(comparison["results"]), "--out", str(tmp_path / "t1"),
+               "--quiet"])
+    assert rc == 0
+    cells = {(c["label"], c["dataset"], c["scale"], c["metric"]): c
+             for c in json.loads((tmp_path / "t1" / "table.json").read_text())["cells"]}
+    stored = next(e for e in comparison["comp"].entries if e.label == "drn-s").summary
+    assert cells[("DRN-S", "set5", 4, "psnr")]["reproduced"] == pytest.approx(stored["psnr"])
+    assert cells[("DRN-L", "set5", 4, "psnr")]["reproduced"] is None

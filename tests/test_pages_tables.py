@@ -131,7 +131,12 @@ def test_rows_needing_training_point_to_their_recipe(tmp_path: Path) -> None:
     spec = load_table("esrgandp-table1")
     c = next(c for c in table_cells(spec, tmp_path) if c.setting == "mu=0.5" and c.metric == "psnr")
     assert "srrepro train srgan-dp-x4-paper" in c.reason and "mu=0.5" in c.reason
-    assert "--checkpoint 'SRGAN-DP:mu=0.5=PATH'" in c.reason
+    assert "--checkpoint 'SRGAN-DP:mu=0.5@x4=PATH'" in c.reason
+    # a row in the paper's own setting: the recipe id takes the scale, a finished run is used
+    t1 = load_table("drn2020-table1")
+    c8 = next(c for c in table_cells(t1, tmp_path) if c.label == "DRN-S" and c.scale == 8
+              and c.metric == "psnr")
+    assert "srrepro train drn-s-x8" in c8.reason and "runs/drn-s-x8/final.pt" in c8.reason
     # the hint says whether the recipe file exists in this build
     present = (cells_mod.RECIPES_DIR / "srgan-dp-x4-paper.yaml").exists()
     assert ("not in this build yet" in c.reason) is not present
