@@ -193,6 +193,7 @@ def protocol_sensitivity(spec: TableSpec, data_root: Path | None, results_dir: P
                 for metric in metrics:
                     pub = spec.value(row.label, ds, scale, metric, row.setting)
                     entry["published"][metric] = pub.value if pub else None
+                    entry.setdefault("published_text", {})[metric] = pub.text if pub else "-"
                 results = evaluate_protocols(EvalRequest(row.method, ds, scale), protocols,
                                              data_root, results_dir, progress=progress)
                 for p, r in zip(protocols, results):
