@@ -103,7 +103,20 @@ def _request(a: argparse.Namespace):  # -> bench.evaluate.EvalRequest (imported 
     return EvalRequest(method=a.method, dataset=a.dataset, scale=a.scale,
                        protocol=get_protocol(getattr(a, "protocol", None)), weights=a.weights,
                        self_ensemble=a.self_ensemble, tile=a.tile, device=a.device, amp=a.amp,
-                       save_sr=getattr(a, "save_sr", None), **overlap)
+                       save_sr=getattr(a, "save_sr", None), **overlap, **_metric_args(a))
+
+
+def _metric_args(a: argparse.Namespace) -> dict:
+    """``--metrics`` / ``--lpips-net`` as EvalRequest fields (only where the command has them)."""
+    if getattr(a, "metrics", None) is None:
+        return {}
+    import dataclasses
+
+    from bench.metrics.suite import CORE, parse_metrics
+    from bench.protocol import PERCEPTUAL
+
+    return {"metrics": tuple(dict.fromkeys(CORE + parse_metrics(a.metrics))),
+            "perceptual": dataclasses.replace(PERCEPTUAL, lpips_net=a.lpips_net)}
 
 
 def cmd_eval(a: argparse.Namespace) -> int:
@@ -122,7 +135,8 @@ def cmd_eval(a: argparse.Namespace) -> int:
             raise SRReproError("--sr-dir scores given images: expected no --weights, --save-sr, "
                                "--self-ensemble, --tile, --amp or --device")
         r = score_folder(a.sr_dir, a.label, a.dataset, a.scale, get_protocol(a.protocol),
-                         a.data_root, a.results_dir, force=a.force, progress=not a.quiet)
+                         a.data_root, a.results_dir, force=a.force, progress=not a.quiet,
+                         **_metric_args(a))
     else:
         r = evaluate(_request(a), a.data_root, a.results_dir, force=a.force,
                      progress=not a.quiet)
@@ -131,14 +145,43 @@ def cmd_eval(a: argparse.Namespace) -> int:
     out = {k: r[k] for k in ("method", "weights", "weights_sha256", "dataset", "scale",
                              "protocol", "protocol_fingerprint", "n_images", "psnr", "ssim",
                              "options", "core_version", "data_verified")}
+    extra = [m for m in _metric_args(a).get("metrics", ()) if m not in ("psnr", "ssim")]
+    out.update({m: r.get(m) for m in extra})
+    if r.get("unavailable"):
+        out["unavailable"] = r["unavailable"]
     out.update(seconds=round(time.perf_counter() - t, 4), eval_seconds=r["seconds"],
                reused=r["reused"], result_dir=r["result_dir"])
     if a.format == "json":
         print(json.dumps(out))
     else:
+        more = "".join(f"  {m.upper()} {out[m]:.4f}" for m in extra if out[m] is not None)
         print(f"{out['method']} [{out['weights']}] {out['dataset']} x{out['scale']} "
               f"({out['protocol']}, {out['n_images']} images): PSNR {out['psnr']:.4f} dB  "
-              f"SSIM {out['ssim']:.4f}  ({out['seconds']:.2f} s{', reused' if out['reused'] else ''})")
+              f"SSIM {out['ssim']:.4f}{more}  "
+              f"({out['seconds']:.2f} s{', reused' if out['reused'] else ''})")
+        for m, why in out.get("unavailable", {}).items():
+            print(f"  {m.upper()} unavailable: {why}")
+    return 0
+
+
+# = bench.metrics.suite.ALL (tested); spelled out so building the parser imports no torch
+METRIC_NAMES = ("psnr", "ssim", "lpips", "niqe", "ma", "pi", "grad_psnr")
+
+
+def _metric_options(p: argparse.ArgumentParser, default: str) -> None:
+    p.add_argument("--metrics", default=default,
+                   help=f"comma-separated, any of {','.join(METRIC_NAMES)} (default {default}); a metric "
+                        f"whose model file is missing is reported as unavailable with the reason")
+    p.add_argument("--lpips-net", choices=["alex", "vgg"], default="alex",
+                   help="LPIPS trunk (v0.1 heads): alex (the literature's) or vgg (VGG16)")
+
+
+def cmd_score(a: argparse.Namespace) -> int:
+    from bench.score import format_rows, score_files
+
+    rows = score_files(a.images, a.ref, a.metrics, crop_border=a.crop_border,
+                       channel=a.channel, lpips_net=a.lpips_net)
+    print(format_rows(rows, a.format))
     return 0
 
 
@@ -252,18 +295,79 @@ def cmd_methods(a: argparse.Namespace) -> int:
 
 def cmd_complexity(a: argparse.Namespace) -> int:
     import methods
-    from methods.complexity import complexity_report
+    from methods.complexity import complexity_report, complexity_table
 
+    if (a.method is None) == (not a.all):
+        raise SRReproError("expected exactly one of --method M or --all (every registered model)")
+    if a.all:
+        rows = complexity_table(scale=a.scale)
+        if a.format == "json":
+            print(json.dumps(rows, default=list))
+            return 0
+        print(f"{'model':28s} {'kind':13s} {'x':>2s} {'params':>12s} {'trainable':>12s} "
+              f"{'GMACs LR256':>12s} {'GMACs 720p':>11s}")
+        for r in rows:
+            if "macs_lr256" in r:
+                macs = f"{r['macs_lr256'] / 1e9:12.2f} {r['macs_720p'] / 1e9:11.2f}"
+            elif "macs_patch" in r:
+                macs = f"{r['macs_patch'] / 1e9:12.3f} (on {r['patch_size']}x{r['patch_size']} patches)"
+            else:
+                macs = f"  {r['macs_note'][:70]}"
+            print(f"{r['method']:28s} {r['kind']:13s} {r['scale']:>2d} {r['params']:>12,d} "
+                  f"{r['params_trainable']:>12,d} {macs}")
+        print("MACs = multiply-adds (papers' Mult-Adds, often called FLOPs); 720p = LR "
+              "(720//s)x(1280//s); models built on the meta device (no weights needed)")
+        return 0
     model = methods.create(a.method, scale=a.scale)
     rep = complexity_report(model, a.scale)
     if a.format == "json":
         print(json.dumps({"method": methods.get_card(a.method).name, **rep}, default=list))
         return 0
     h, w = rep["lr_size_720p"]
-    print(f"{a.method} x{rep['scale']}: {rep['params']:,} params; "
-          f"{rep['macs_lr256'] / 1e9:.1f} G MACs at LR 256x256; "
+    print(f"{a.method} x{rep['scale']}: {rep['params']:,} params ({rep['params_trainable']:,} "
+          f"trainable); {rep['macs_lr256'] / 1e9:.1f} G MACs at LR 256x256; "
           f"{rep['macs_720p'] / 1e9:.1f} G MACs for a 720p output (LR {w}x{h})")
     print(f"note: {rep['note']}")
+    return 0
+
+
+def cmd_train(a: argparse.Namespace) -> int:
+    from bench.train.loop import train
+
+    train(a.recipe, a.set, a.steps, a.data_root, a.out, a.resume, progress=not a.quiet)
+    return 0
+
+
+def cmd_recipes(a: argparse.Namespace) -> int:
+    from bench.train.recipe import list_recipes, resolve
+
+    for rid in list_recipes():
+        r = resolve(rid)
+        print(f"{rid:26s} {r['kind']:8s} {r['method']:18s} x{r['scale']}  {r['description']}")
+    return 0
+
+
+def cmd_bench(a: argparse.Namespace) -> int:
+    from bench import speed
+
+    if (a.method is None) == (not a.all):
+        raise SRReproError("expected exactly one of --method M (one generator) or --all "
+                           "(every registered generator)")
+    req = speed.BenchRequest(method=a.method or "bicubic", scale=a.scale, device=a.device,
+                             amp=a.amp, channels_last=a.channels_last, batch=a.batch,
+                             size=speed.parse_size(a.size), repeats=a.repeats, warmup=a.warmup)
+    req.validate()
+    if a.all:
+        rows = speed.benchmark_all(req, progress=None if a.quiet else
+                                   (lambda m: print(m, file=sys.stderr, flush=True)))
+    else:
+        rows = [speed.benchmark(req)]
+    paths = speed.store(rows, speed.result_stem(req, a.all), a.results_dir)
+    if a.format == "json":
+        print(json.dumps(rows if a.all else rows[0]))
+        return 0
+    print(speed.format_table(rows))
+    print(f"wrote {paths['json']} and {paths['csv']}")
     return 0
 
 
@@ -313,8 +417,25 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--save-sr", type=Path, default=None,
                    help="also write the method's uint8 SR images here (PNG, the dataset's "
                         "file names); the evaluation then runs even when a result is stored")
+    _metric_options(e, default="psnr,ssim")
     _common(e)
     e.set_defaults(func=cmd_eval)
+
+    sc = add("score", "score image files with any metric (no dataset, nothing stored)",
+             "Per-image values of no-reference metrics (niqe, ma, pi) or, given --ref images "
+             "in the same order, full-reference ones (psnr, ssim, lpips, grad_psnr).")
+    sc.add_argument("images", nargs="+", type=Path, help="image files to score")
+    sc.add_argument("--ref", nargs="+", type=Path, default=None,
+                    help="reference (HR) images, one per image, same order and size")
+    _metric_options(sc, default="niqe")
+    sc.add_argument("--crop-border", type=int, default=None,
+                    help="pixels dropped per side (default: 0 for psnr/ssim/lpips/grad_psnr, "
+                         "the PIRM 4 for niqe/ma/pi)")
+    sc.add_argument("--channel", choices=["y", "rgb"], default="y",
+                    help="planes of psnr/ssim (grad_psnr and lpips use RGB, niqe/ma/pi Y)")
+    sc.add_argument("--format", choices=["text", "json"], default="text",
+                    help="json: the last line of stdout is one JSON object with a row per image")
+    sc.set_defaults(func=cmd_score)
 
     pr = add("protocols", "one method scored under every evaluation protocol",
              "Super-resolve a dataset once per distinct LR input and score the output under "
@@ -402,16 +523,65 @@ def build_parser() -> argparse.ArgumentParser:
     x = add("complexity", "parameters and multiply-adds of a method",
             "Parameters and MACs at the two input conventions papers use (LR 256x256, and "
             "the LR size of a 1280x720 output).")
-    x.add_argument("--method", required=True)
+    x.add_argument("--method", default=None, help="registered method")
+    x.add_argument("--all", action="store_true",
+                   help="every registered model (generators at x4 or --scale; "
+                        "discriminators on their patch size), as a table")
     x.add_argument("--scale", type=int, default=None, choices=SCALES)
     x.add_argument("--format", choices=["text", "json"], default="text")
     x.set_defaults(func=cmd_complexity)
+
+    b = add("bench", "inference speed and peak memory of a method (or of all)",
+            "Time a generator's forward (random weights) on a batch of LR images: warm-up "
+            "runs, then repeated timed runs (CUDA events on a GPU) reported as median with "
+            "IQR and MAD, ms per image, images/s and peak memory (CUDA allocator peak on a "
+            "GPU, peak RSS on CPU), with the device name and versions. Stored as JSON and CSV "
+            "under <results>/bench/.")
+    b.add_argument("--method", default=None, help="registered generator (see `srrepro methods`)")
+    b.add_argument("--all", action="store_true", help="every registered generator, as a table")
+    b.add_argument("--scale", type=int, default=4, choices=SCALES)
+    b.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps (must exist)")
+    b.add_argument("--amp", action="store_true", help="autocast (fp16 on CUDA, bf16 on CPU)")
+    b.add_argument("--channels-last", action="store_true",
+                   help="model and input in channels-last memory format")
+    b.add_argument("--batch", type=int, default=1, help="LR images per forward (default 1)")
+    b.add_argument("--size", default="32x32",
+                   help="LR size HxW (default 32x32; 180x320 gives a 720p output at x4)")
+    b.add_argument("--repeats", type=int, default=5, help="timed runs (default 5)")
+    b.add_argument("--warmup", type=int, default=1, help="untimed runs first (default 1)")
+    b.add_argument("--format", choices=["text", "json"], default="text",
+                   help="json: the last line of stdout is one JSON object (a list with --all)")
+    _common(b, data=False)
+    b.set_defaults(func=cmd_bench)
 
     m = add("methods", "list registered methods",
             "Registered methods with their scales and parameter counts (the card's published "
             "count and the count of the model srrepro builds).")
     m.add_argument("--all", action="store_true", help="include discriminators and operators")
     m.set_defaults(func=cmd_methods)
+
+    t = add("train", "train a method from a recipe",
+            "Train from a recipe (id from `srrepro recipes` or a YAML path). The run folder "
+            "holds recipe.yaml (resolved), last.pt (full checkpoint), final.pt (weights for "
+            "`srrepro eval --weights`), train.csv/val.csv/log.jsonl and curve.png. Under "
+            "`torchrun --nproc_per_node N -m bench train ...` it runs data-parallel.")
+    t.add_argument("recipe", help="recipe id or path to a recipe YAML")
+    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a recipe value by its dotted key, e.g. --set optim.lr=2e-4 "
+                        "(repeatable; value parsed as YAML)")
+    t.add_argument("--steps", type=int, default=None, help="total optimisation steps")
+    t.add_argument("--out", type=Path, default=None, help="run folder (default runs/RECIPE)")
+    t.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its last.pt (same recipe)")
+    t.add_argument("--data-root", type=Path, default=None,
+                   help="folder holding <Name>/HR/ for training and validation sets (default "
+                        "$SRREPRO_DATA or ~/.cache/srrepro/datasets)")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.set_defaults(func=cmd_train)
+
+    rc = add("recipes", "list training recipes",
+             "Training recipes in methods/recipes: id, kind, method, scale, description.")
+    rc.set_defaults(func=cmd_recipes)
     return p
 
 

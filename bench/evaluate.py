@@ -5,12 +5,14 @@ import contextlib
 import hashlib
 import io
 import math
+import os
 import re
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -28,7 +30,8 @@ from bench.paths import results_root
 from bench.pipeline import check_size, measure, prepare, quantize, to_tensor
 from bench import distributed
 from bench import protocol as _protocol
-from bench.protocol import Protocol, get_protocol
+from bench.protocol import PERCEPTUAL, PerceptualSpec, Protocol, get_protocol
+from bench.metrics.suite import EXTRA, ExtraScorer, unavailable
 from bench.results import EvalKey, InferenceOptions, ResultFolder, environment
 from bench.sources import FolderSource, ModelSource, Source, match_sr_files
 from methods.inference import DEFAULT_OVERLAP, amp_dtype, resolve_device
@@ -52,6 +55,8 @@ class EvalRequest:
     device: str = "cpu"
     amp: bool = False
     save_sr: Path | None = None  # also write the uint8 SR images here (not part of the key)
+    metrics: tuple[str, ...] = METRICS  # PSNR/SSIM always; others from bench.metrics.suite
+    perceptual: PerceptualSpec = PERCEPTUAL  # how the metrics beyond PSNR/SSIM are taken
 
 
 @dataclass(frozen=True)
@@ -71,7 +76,14 @@ def build_model(req: EvalRequest) -> Loaded:
     to put where.
     """
     card = methods.get_card(req.method)
-    model = methods.create(card.name, scale=req.scale)
+    arch: dict[str, Any] = {}
+    trained = methods.read_model_args(req.weights) if req.weights else None
+    if trained is not None:  # RUN/final.pt of `srrepro train`: rebuild its exact architecture
+        name, scale, arch = trained
+        if methods.get_card(name).name != card.name or scale != req.scale:
+            raise SRReproError(f"{req.weights} holds {name} x{scale} weights: expected "
+                               f"{card.name} x{req.scale}; pass --method {name} --scale {scale}")
+    model = methods.create(card.name, scale=req.scale, **arch)
     source = req.weights
     if not source and methods.count_params(model) > 0:
         local, reason = methods.find_weights(card.name, req.scale)
@@ -167,7 +179,7 @@ def evaluate_protocols(req: EvalRequest, protocols: list[Protocol], data_root: P
         amp_dtype=str(amp_dtype(run_device)).removeprefix("torch.") if req.amp and not exact else None)
     return _evaluate(source, manifest, paths, req.scale, protocols, options, ranks, data_root,
                      results_dir, force or req.save_sr is not None, force, progress, wait,
-                     req.save_sr, req.weights)
+                     req.save_sr, req.weights, req.metrics, req.perceptual)
 
 
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
@@ -176,7 +188,8 @@ _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 def score_folder(sr_dir: Path, label: str, dataset: str, scale: int,
                  protocol: Protocol | None = None, data_root: Path | None = None,
                  results_dir: Path | None = None, force: bool = False, progress: bool = True,
-                 wait: bool = True) -> dict[str, Any]:
+                 wait: bool = True, metrics: tuple[str, ...] = METRICS,
+                 perceptual: PerceptualSpec = PERCEPTUAL) -> dict[str, Any]:
     """Score SR images made by any other code (``srrepro eval --sr-dir DIR --label L``)
     against the dataset's HR images under ``protocol``; stored under method ``sr-dir:L``
     and the digest of the folder's files, like any other result."""
@@ -194,21 +207,28 @@ def score_folder(sr_dir: Path, label: str, dataset: str, scale: int,
     options = InferenceOptions(device_type="none")  # nothing runs here: the images are given
     return _evaluate(source, manifest, paths, scale, [protocol], options,
                      distributed.current("cpu"), data_root, results_dir, force, force,
-                     progress, wait, None, str(sr_dir))[0]
+                     progress, wait, None, str(sr_dir), metrics, perceptual)[0]
 
 
 def _evaluate(source: Source, manifest: DatasetManifest, paths: list[Path], scale: int,
               protocols: list[Protocol], options: InferenceOptions,
               ranks: distributed.Ranks | None, data_root: Path | None, results_dir: Path | None,
               recompute: bool, force: bool, progress: bool, wait: bool,
-              save_dir: Path | None, weights_source: str | None) -> list[dict[str, Any]]:
-    """The store around one scoring pass: reuse, lock, resume, score, publish."""
+              save_dir: Path | None, weights_source: str | None,
+              metrics: tuple[str, ...] = METRICS,
+              spec: PerceptualSpec = PERCEPTUAL) -> list[dict[str, Any]]:
+    """The store around one scoring pass: reuse, lock, resume, score, publish. Extra metrics
+    whose model files are missing are left out of the key and reported as unavailable."""
     data = data_fingerprint(manifest, paths, scale)
     root = results_root(results_dir)
+    missing = unavailable(metrics, spec)
+    extra = tuple(m for m in metrics if m in EXTRA and m not in missing)
+    scorer = ExtraScorer(extra, spec, getattr(source, "device", torch.device("cpu")))
     targets = []
     for p in protocols:
         key = EvalKey(source.method, source.weights_sha256, manifest.name, scale, p, options,
-                      METRICS, data, core_version=_protocol.NUMERIC_CORE_VERSION)
+                      METRICS + extra, data, core_version=_protocol.NUMERIC_CORE_VERSION,
+                      perceptual=spec if extra else None)
         targets.append(_Target(p, key, ResultFolder(key, root)))
     main = ranks is None or ranks.is_main
     notify = _stderr if progress and main else None
@@ -245,7 +265,7 @@ def _evaluate(source: Source, manifest: DatasetManifest, paths: list[Path], scal
             mine = todo if ranks is None else todo[ranks.rank::ranks.world]
             t0 = time.perf_counter()
             error = _run(mine, pending, done, source, scale, manifest, len(names) - len(todo),
-                         len(names), progress and main, save_dir)
+                         len(names), progress and main, save_dir, scorer)
             if ranks is not None:
                 gathered = ranks.all_gather(error)
                 error = next((e for e in gathered if e is not None), None)
@@ -267,12 +287,15 @@ def _evaluate(source: Source, manifest: DatasetManifest, paths: list[Path], scal
                                              "result_dir": str(t.folder.path)}
     if ranks is not None:
         results = ranks.broadcast(results if main else None)
-    return [results[t.key.digest] for t in targets]
+    # not stored: availability is a fact of this machine, checked again on every run
+    return [{**results[t.key.digest], **({"unavailable": missing} if missing else {})}
+            for t in targets]
 
 
 def _run(items: list[tuple[str, Path]], targets: list[_Target], done: dict[str, set[str]],
          source: Source, scale: int, manifest: DatasetManifest, skipped: int, total: int,
-         progress: bool, save_dir: Path | None) -> SRReproError | None:
+         progress: bool, save_dir: Path | None,
+         scorer: ExtraScorer | None = None) -> SRReproError | None:
     """Score ``items`` under every target protocol that lacks them, appending each row to its
     folder's partial file as it is finished (this rank's own file under torchrun). Returns
     the first user-facing error instead of raising, so ranks can agree on it."""
@@ -312,18 +335,25 @@ def _run(items: list[tuple[str, Path]], targets: list[_Target], done: dict[str, 
             if save_dir and signature == primary:
                 save_png(quantized, Path(save_dir) / f"{Path(name).stem}.png")
             for t in wanted:
-                p, s = measure(quantized if t.protocol.sr_quantize else sr, hr, scale, t.protocol)
-                out.append((t, {"image": name, "psnr": p, "ssim": s, "height": hr.shape[-2],
+                scored_sr = quantized if t.protocol.sr_quantize else sr
+                p, s = measure(scored_sr, hr, scale, t.protocol)
+                more = scorer.score(scored_sr, hr, scale, t.protocol) if scorer else {}
+                out.append((t, {"image": name, "psnr": p, "ssim": s, **more,
+                                "height": hr.shape[-2],
                                 "width": hr.shape[-1], "gray": image.is_gray,
                                 "pixel_sha256": image.pixel_sha256, "scored_sha256": scored,
                                 "seconds": time.perf_counter() - t_start, "rank": rank}))
         return out
 
-    # Cheap per-image work (parameter-free methods, given SR images) runs on two threads:
-    # decoding, hashing and torch ops release the GIL. Networks use torch's intra-op threads.
-    workers = 1 if isinstance(source, ModelSource) and not source.exact else 2
+    # Cheap per-image work (parameter-free methods, given SR images) runs on an image pool
+    # (decoding, hashing and torch ops release the GIL), each worker with one intra-op
+    # thread: no oversubscription, and torch's reductions (split by thread count) give the
+    # same last bits on every machine. Networks use torch's intra-op threads instead.
+    cheap = not (isinstance(source, ModelSource) and not source.exact)
+    workers = max(1, min(4, os.cpu_count() or 1)) if cheap else 1
     try:
-        with ThreadPoolExecutor(max_workers=workers) as pool, \
+        with _torch_threads(1 if cheap else None), \
+                ThreadPoolExecutor(max_workers=workers) as pool, \
                 tqdm(total=total, initial=skipped, disable=_quiet(progress), leave=False,
                      desc=f"{source.method} {manifest.name} x{scale}") as bar:
             for rows in pool.map(process, items):
@@ -333,6 +363,18 @@ def _run(items: list[tuple[str, Path]], targets: list[_Target], done: dict[str, 
     except SRReproError as e:
         return e
     return None
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int | None) -> Iterator[None]:
+    """Run the block with ``n`` torch intra-op threads (None: leave as is)."""
+    before = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def save_png(image: torch.Tensor, path: Path) -> None:

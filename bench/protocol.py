@@ -215,6 +215,78 @@ _register(Protocol(
                 "(papers that report multichannel SSIM)"))
 
 
+@dataclass(frozen=True)
+class PerceptualSpec:
+    """How the metrics beyond PSNR/SSIM are taken (``--metrics lpips,niqe,ma,pi,grad_psnr``).
+
+    Kept apart from :class:`Protocol` so PSNR/SSIM results and protocol fingerprints do not
+    change; a result's key records these fields (and their fingerprint) only when one of those
+    metrics is computed.
+
+    Fields:
+        lpips_net: "alex" (LPIPS as the SR literature reports it) or "vgg" (VGG16 trunk).
+        lpips_version: the linear heads' release, "0.1".
+        lpips_border: pixels cropped per side before LPIPS: 0 (full image, the usual
+            LPIPS protocol), an int, or "scale"; the input is the RGB image mapped to [-1,1]
+            (gray ground truth replicated to RGB).
+        noref_channel: the plane NIQE and Ma see: "y" (MATLAB ``rgb2ycbcr`` Y of the uint8
+            image, the PIRM 2018 convention) or "luma" (``rgb2gray``, the NIQE release's own).
+        noref_border: pixels cropped per side before NIQE and Ma (PIRM: 4).
+        niqe_block: NIQE block size (the authors' 96, no overlap).
+        niqe_params: where the pristine model comes from.
+        ma_model: Ma's regression model file (run through pyiqa's NRQM).
+        grad_psnr: the gradient-PSNR definition (``bench.metrics.grad_psnr``): [-1,0,1]
+            gradient magnitude on the RGB SR image, border ``scale``, peak 255.
+    """
+
+    lpips_net: str = "alex"
+    lpips_version: str = "0.1"
+    lpips_border: int | str = 0
+    noref_channel: str = "y"
+    noref_border: int = 4
+    niqe_block: int = 96
+    niqe_params: str = "basicsr==1.4.2:basicsr/metrics/niqe_pris_params.npz"
+    ma_model: str = "NRQM_model.mat"
+    grad_psnr: str = "central-diff-magnitude/rgb/border=scale/peak=255"
+
+    def __post_init__(self) -> None:
+        allowed = {"lpips_net": {"alex", "vgg"}, "lpips_version": {"0.1"},
+                   "noref_channel": {"y", "luma"}, "niqe_block": {96},
+                   "grad_psnr": {"central-diff-magnitude/rgb/border=scale/peak=255"}}
+        for key, values in allowed.items():
+            if getattr(self, key) not in values:
+                raise ProtocolError(f"perceptual metrics: {key} must be one of "
+                                    f"{sorted(values, key=str)}, found {getattr(self, key)!r}")
+        if not (isinstance(self.noref_border, int) and self.noref_border >= 0):
+            raise ProtocolError(f"perceptual metrics: noref_border must be an int >= 0, found "
+                                f"{self.noref_border!r}")
+        try:
+            self.lpips_crop(4)
+        except ValueError:
+            raise ProtocolError(f"perceptual metrics: lpips_border must be an int >= 0 or "
+                                f"'scale', found {self.lpips_border!r}") from None
+
+    def lpips_crop(self, scale: int) -> int:
+        """Border pixels cropped before LPIPS at ``scale``."""
+        b = self.lpips_border
+        if b == "scale":
+            return scale
+        if isinstance(b, bool) or not isinstance(b, int) or b < 0:
+            raise ValueError(b)
+        return b
+
+    @property
+    def fingerprint(self) -> str:
+        blob = json.dumps(dataclasses.asdict(self), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:12]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"fingerprint": self.fingerprint, **dataclasses.asdict(self)}
+
+
+PERCEPTUAL = PerceptualSpec()
+
+
 def get_protocol(name: str | None = None) -> Protocol:
     """Protocol ``name`` (``None`` = the default, ``matlab-y``); accepts ``name@version``."""
     if name is None:

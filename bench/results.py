@@ -39,7 +39,7 @@ from typing import Any
 from bench.data.atomic import atomic_write_text
 from bench.errors import ResultError
 from bench.paths import PROJECT_ROOT
-from bench.protocol import Protocol
+from bench.protocol import PerceptualSpec, Protocol
 
 SUMMARY = "summary.json"
 
@@ -79,13 +79,19 @@ class EvalKey:
     metrics: tuple[str, ...]
     data: str  # fingerprint of the data the rows were verified against (see evaluate)
     core_version: int  # bench.protocol.NUMERIC_CORE_VERSION of the code that made it
+    # how LPIPS/NIQE/Ma/PI/grad-PSNR were taken; None (and absent from the key, so PSNR/SSIM
+    # keys are unchanged) when none of them is computed
+    perceptual: PerceptualSpec | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"method": self.method, "weights": self.weights, "dataset": self.dataset,
-                "scale": self.scale, "protocol": self.protocol.id,
-                "protocol_fingerprint": self.protocol.fingerprint,
-                "options": asdict(self.options), "metrics": list(self.metrics),
-                "data": self.data, "core_version": self.core_version}
+        d = {"method": self.method, "weights": self.weights, "dataset": self.dataset,
+             "scale": self.scale, "protocol": self.protocol.id,
+             "protocol_fingerprint": self.protocol.fingerprint,
+             "options": asdict(self.options), "metrics": list(self.metrics),
+             "data": self.data, "core_version": self.core_version}
+        if self.perceptual is not None:
+            d["perceptual"] = self.perceptual.to_dict()
+        return d
 
     @property
     def digest(self) -> str:

@@ -16,7 +16,7 @@ from bench.data.images import IMAGE_SUFFIXES, load_image
 from bench.errors import DataError, ResultError
 from bench.pipeline import to_tensor
 from methods.download import sha256_file
-from methods.inference import run_model
+from methods.inference import DEFAULT_OVERLAP, run_model
 
 
 class Source(TypingProtocol):
@@ -44,7 +44,7 @@ class ModelSource:
     amp: bool = False
     self_ensemble: bool = False
     tile: int | None = None
-    tile_overlap: int = 32
+    tile_overlap: int = DEFAULT_OVERLAP
 
     def sr(self, name: str, lr: torch.Tensor, hr_shape: tuple[int, ...]) -> torch.Tensor:
         """Networks see RGB in [0,1]. Parameter-free MATLAB-exact methods (bicubic) run in

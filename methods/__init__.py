@@ -25,7 +25,8 @@ from methods.registry import (
                               list_methods,
                               register,
 )
-from methods.weights import find_weights, load_weights
+from methods.weights import find_weights, load_weights, read_model_args
 
 __all__ = ["MethodCard", "UnknownMethodError", "WeightsEntry", "count_params", "create",
-           "find_weights", "get_card", "list_methods", "load_weights", "register"]
+           "find_weights", "get_card", "list_methods", "load_weights", "read_model_args",
+           "register"]

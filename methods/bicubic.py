@@ -22,7 +22,7 @@ def _build(scale: int) -> Bicubic:
     return Bicubic(scale)
 
 
-CARD = register(MethodCard(
+BICUBIC_CARD = register(MethodCard(
     name="bicubic",
     family="bicubic",
     paper="Keys, 'Cubic convolution interpolation for digital image processing', IEEE TASSP 1981; "

@@ -18,6 +18,7 @@ from torch.nn.utils import spectral_norm
 
 from methods.errors import SRReproError
 from methods.registry import MethodCard, WeightsEntry, register
+from methods.weight_init import scaled_kaiming_
 
 __all__ = [
     "DiscriminatorVGG128",
@@ -166,13 +167,7 @@ class DiscriminatorVGG128(nn.Module):
 
     def _init_kaiming(self) -> None:
         # SPSR's define_D/define_D_grad call init_weights(netD, 'kaiming', scale=1).
-        for m in self.modules():
-            if isinstance(m, (nn.Conv2d, nn.Linear)):
-                nn.init.kaiming_normal_(m.weight, a=0, mode="fan_in")
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        scaled_kaiming_(self, 1.0)
 
     def forward(self, x: Tensor) -> Tensor:
         """N×C×H×W (H, W in 128..159, e.g. 128 RGB or 130 gradient maps) → N×1 logits."""

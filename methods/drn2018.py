@@ -227,7 +227,7 @@ def _count_default(scale: int) -> int:
 # 671_750 (x2), 1_341_708 (x4), 2_011_666 (x8) -- about 0.67M / 1.34M / 2.01M.
 NUM_PARAMS = {s: _count_default(s) for s in (2, 4, 8)}
 
-CARD = register(MethodCard(
+DRN2018_CARD = register(MethodCard(
     name="drn2018",
     family="drn2018",
     paper=PAPER,

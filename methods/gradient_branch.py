@@ -33,6 +33,7 @@ from torch import Tensor, nn
 
 from methods.errors import CheckpointError, SRReproError
 from methods.registry import MethodCard, WeightsEntry, register
+from methods.weight_init import scaled_kaiming_
 
 # The fixed central-difference kernels of SPSR's Get_gradient / Get_gradient_nopadding.
 KERNEL_V = ((0.0, -1.0, 0.0), (0.0, 0.0, 0.0), (0.0, 1.0, 0.0))
@@ -284,6 +285,9 @@ class SPSRNet(nn.Module):
         self.f_block = RRDB(2 * nf, rrdb_gc, norm_type, act_type)
         self.f_HR_conv0 = _conv_block(nf, nf, 3, None, act_type)
         self.f_HR_conv1 = _conv_block(nf, out_nc, 3)
+        # SPSR's define_G: init_weights(netG, 'kaiming', scale=0.1) for training; the fixed
+        # gradient kernels are not convs and stay as they are.
+        scaled_kaiming_(self, 0.1)
 
     def _run(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         x_grad = self.get_g_nopadding(x)

@@ -17,7 +17,6 @@ always works at 1/4 of the output resolution; we support those too.
 """
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -28,6 +27,7 @@ from torch import Tensor, nn
 
 from methods.errors import CheckpointError, SRReproError
 from methods.registry import MethodCard, WeightsEntry, register
+from methods.weight_init import scaled_kaiming_
 
 __all__ = ["RRDB", "RRDBNet", "ResidualDenseBlock", "remap_rrdbnet"]
 
@@ -57,11 +57,7 @@ class ResidualDenseBlock(nn.Module):
         The ESRGAN paper credits this (with residual scaling) for training the 69-conv-deep
         trunk stably; BasicSR applies it to the dense-block convs only.
         """
-        for conv in (self.conv1, self.conv2, self.conv3, self.conv4, self.conv5):
-            # kaiming_normal_ defaults (fan_in, gain sqrt(2)) followed by *0.1, in one draw.
-            fan_in = conv.weight[0].numel()
-            nn.init.normal_(conv.weight, mean=0.0, std=0.1 * math.sqrt(2.0 / fan_in))
-            nn.init.zeros_(conv.bias)
+        scaled_kaiming_([self.conv1, self.conv2, self.conv3, self.conv4, self.conv5], 0.1)
 
     def forward(self, x: Tensor) -> Tensor:
         feats = [x]

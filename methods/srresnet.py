@@ -26,6 +26,7 @@ from torch.nn import functional as F
 
 from methods.errors import SRReproError
 from methods.registry import MethodCard, WeightsEntry, register
+from methods.weight_init import dcgan_normal_, fan_out_normal_, scaled_kaiming_
 
 
 def _as_state_dict(obj: Any, what: str) -> dict[str, Any]:
@@ -52,6 +53,8 @@ class ResidualBlockNoBN(nn.Module):
         self.conv1 = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
         self.conv2 = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
         self.relu = nn.ReLU(inplace=True)
+        # BasicSR ResidualBlockNoBN(pytorch_init=False): Kaiming-normal x0.1 (arch_util.py)
+        scaled_kaiming_([self.conv1, self.conv2], 0.1)
 
     def forward(self, x: Tensor) -> Tensor:
         return x + self.conv2(self.relu(self.conv1(x)))
@@ -81,6 +84,12 @@ class MSRResNet(nn.Module):
         self.conv_hr = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
         self.conv_last = nn.Conv2d(num_feat, num_out_ch, 3, 1, 1)
         self.lrelu = nn.LeakyReLU(0.1, inplace=True)
+        # BasicSR MSRResNet: every conv outside the body also starts at Kaiming-normal x0.1.
+        scaled_kaiming_(self._outer_convs(), 0.1)
+
+    def _outer_convs(self) -> list[nn.Module]:
+        ups = [self.upconv1, self.upconv2] if self.upscale == 4 else [self.upconv1]
+        return [self.conv_first, *ups, self.conv_hr, self.conv_last]
 
     def forward(self, x: Tensor) -> Tensor:
         out = self.body(self.lrelu(self.conv_first(x)))
@@ -120,6 +129,8 @@ class SRGANDPGenerator(MSRResNet):
         # Reassigning existing attributes keeps their place in the key order.
         self.upconv1 = _WrappedConv(num_feat)
         self.upconv2 = _WrappedConv(num_feat)
+        # ESRGAN-DP's MSRResNet inits upconv1/2 (wrapped) like BasicSR: Kaiming-normal x0.1.
+        scaled_kaiming_([self.upconv1, self.upconv2], 0.1)
 
 
 def remap_basicsr(obj: Any) -> dict[str, Any]:
@@ -195,6 +206,7 @@ class SRResNetBN(nn.Module):
         self.upsampler_name = f"upscale{scale}x"
         self.add_module(self.upsampler_name, nn.Sequential(*stages))
         self.conv_output = nn.Conv2d(num_feat, 3, 9, 1, 4, bias=False)
+        fan_out_normal_(self)  # twtygqyy _NetG.__init__: N(0, 2/(k*k*out_channels))
 
     def forward(self, x: Tensor) -> Tensor:
         out = self.relu(self.conv_input(x))
@@ -240,6 +252,7 @@ class SRGANDiscriminator(nn.Module):
         side = input_size // 16
         self.fc1 = nn.Linear(512 * side * side, 1024)
         self.fc2 = nn.Linear(1024, 1)
+        dcgan_normal_(self)  # twtygqyy _NetD.__init__: conv N(0, 0.02), BN N(1, 0.02)
 
     def logits(self, x: Tensor) -> Tensor:
         """Pre-sigmoid scores, shape (N,) (numerically safer for BCE-with-logits)."""

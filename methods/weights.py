@@ -110,6 +110,30 @@ def _download(url: str, cache_dir: str | os.PathLike[str] | None, sha256: str | 
     return dest
 
 
+# ``final.pt`` of ``srrepro train``: weights plus what rebuilds the architecture
+TRAINED_FORMAT = "srrepro-weights/1"
+
+
+def read_model_args(source: Any) -> tuple[str, int, dict[str, Any]] | None:
+    """``(method, scale, constructor keywords)`` stored in a ``srrepro train`` weights file
+    (``RUN/final.pt``), or None for any other source (official checkpoints, URLs)."""
+    if not isinstance(source, (str, os.PathLike)) or _is_url(os.fspath(source)):
+        return None
+    path = Path(source).expanduser()
+    if not path.is_file():
+        return None
+    obj = _read_file(path)
+    if not isinstance(obj, Mapping) or obj.get("format") != TRAINED_FORMAT:
+        return None
+    args = obj.get("model_args")
+    if not isinstance(obj.get("method"), str) or not isinstance(obj.get("scale"), int) \
+            or not isinstance(args, Mapping):
+        raise CheckpointError(f"{path}: expected method, scale and model_args in a "
+                              f"{TRAINED_FORMAT} file, found keys {sorted(map(str, obj))}; "
+                              f"re-export it with srrepro train")
+    return obj["method"], obj["scale"], dict(args)
+
+
 def find_weights(method: str, scale: int, folder: Path | None = None) -> tuple[Path | None, str]:
     """The official checkpoint of (method, scale) if its file is in ``folder`` (default the
     weights cache), else None with a one-line reason saying which file to put where."""

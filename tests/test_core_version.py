@@ -19,11 +19,11 @@ from tests.conftest import ROOT
 RECORDED_VERSION = 2
 CORE_SOURCES = {
     "methods/imresize.py": "6cd1a2f6b9e9fa4c",
-    "bench/ops/color.py": "cadd330519fd1d5d",
+    "bench/ops/color.py": "804ba73118998fd3",
     "bench/metrics/_common.py": "a8d4b75168eac545",
     "bench/metrics/psnr.py": "725079622deab796",
-    "bench/metrics/ssim.py": "3f744bba28806dab",
-    "bench/pipeline.py": "9557d2a6303c631d",
+    "bench/metrics/ssim.py": "876f0304331649ff",
+    "bench/pipeline.py": "9cb939f9c04dbec3",
     "bench.sources.ModelSource.sr": "15d497879fe24f16",
 }
 

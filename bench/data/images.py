@@ -43,7 +43,8 @@ class HRImage:
 
 
 def pixel_digest(arr: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(arr).tobytes()).hexdigest()
+    """sha256 of the array's bytes in C order (hashed in place: no ``tobytes`` copy)."""
+    return hashlib.sha256(memoryview(np.ascontiguousarray(arr)).cast("B")).hexdigest()
 
 
 def modcrop_digest(arr: np.ndarray, scale: int) -> str:
@@ -73,10 +74,10 @@ def load_image(path: Path) -> HRImage:
             im.load()
             mode = im.mode
             raw = np.asarray(im)
+            conv_mode, arr = mode, raw  # one decode-to-array copy unless a palette is expanded
             if mode == "P":
                 im = im.convert("RGBA" if "transparency" in im.info else "RGB")
-            conv_mode = im.mode
-            arr = np.asarray(im)
+                conv_mode, arr = im.mode, np.asarray(im)
     except FileNotFoundError:
         raise DataError(f"image {path} not found; expected an image file there; {_fix(path)}")
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:

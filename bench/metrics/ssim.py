@@ -9,6 +9,11 @@ from torch import Tensor
 from bench.metrics._common import check_pair, crop
 
 
+# output-row strip size of :func:`ssim_map`, in map elements per channel (~64 rows of a
+# 500-pixel-wide image: the strip's moments fit in a core's L2 cache)
+STRIP_ELEMENTS = 32768
+
+
 @lru_cache(maxsize=8)
 def gaussian_window(size: int = 11, sigma: float = 1.5) -> Tensor:
     """Normalised 1-D Gaussian of ``size`` taps (float64)."""
@@ -49,13 +54,22 @@ def ssim_map(pred: Tensor, target: Tensor, data_range: float = 255.0, window: in
         raise ValueError(f"ssim: image {h}x{w} is smaller than the {window}x{window} window")
     g = gaussian_window(window, sigma).to(x.device)
     c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
-    # one batched filtering pass over the five moments
-    stats = _filter(torch.cat([x, y, x * x, y * y, x * y], dim=1), g)
-    mx, my, xx, yy, xy = stats.chunk(5, dim=1)
-    mx2, my2, mxy = mx * mx, my * my, mx * my
-    sx, sy, sxy = xx - mx2, yy - my2, xy - mxy
-    return ((2 * mxy + c1) * (2 * sxy + c2)) / ((mx2 + my2 + c1) * (sx + sy + c2))
-
+    out_h = h - window + 1
+    out = torch.empty(*x.shape[:-2], out_h, w - window + 1, dtype=torch.float64, device=x.device)
+    # Strips of output rows: each strip's five moments stay in cache between the filter
+    # passes. Every map value is computed by the same operations in the same order as on
+    # the whole image, so the map (and its mean) is bit-identical for any strip height.
+    rows = max(1, STRIP_ELEMENTS // w)
+    for r0 in range(0, out_h, rows):
+        r1 = min(out_h, r0 + rows)
+        xs, ys = x[..., r0:r1 + window - 1, :], y[..., r0:r1 + window - 1, :]
+        # one batched filtering pass over the five moments
+        stats = _filter(torch.cat([xs, ys, xs * xs, ys * ys, xs * ys], dim=1), g)
+        mx, my, xx, yy, xy = stats.chunk(5, dim=1)
+        mx2, my2, mxy = mx * mx, my * my, mx * my
+        sx, sy, sxy = xx - mx2, yy - my2, xy - mxy
+        out[..., r0:r1, :] = ((2 * mxy + c1) * (2 * sxy + c2)) / ((mx2 + my2 + c1) * (sx + sy + c2))
+    return out
 
 def ssim(pred: Tensor, target: Tensor, data_range: float = 255.0, crop_border: int = 0,
          window: int = 11, sigma: float = 1.5, k1: float = 0.01, k2: float = 0.03) -> Tensor:

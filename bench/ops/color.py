@@ -14,7 +14,11 @@ def _weighted(x: Tensor, coeffs: tuple[float, float, float]) -> Tensor:
     if x.shape[-3] != 3:
         raise ValueError(f"expected RGB with 3 channels at dim -3, found shape {tuple(x.shape)}")
     r, g, b = x.unbind(dim=-3)
-    return coeffs[0] * r + coeffs[1] * g + coeffs[2] * b
+    # (c0·r + c1·g) + c2·b evaluated in that order, accumulating into one new buffer
+    y = r * coeffs[0]
+    y += g * coeffs[1]
+    y += b * coeffs[2]
+    return y
 
 
 def rgb_to_y(x: Tensor, rounded: bool = True) -> Tensor:
@@ -27,9 +31,9 @@ def rgb_to_y(x: Tensor, rounded: bool = True) -> Tensor:
 
     Returns: (..., 1, H, W) Y in [16, 235].
     """
-    y = 16.0 + _weighted(x, _Y_STUDIO)
+    y = _weighted(x, _Y_STUDIO).add_(16.0)  # IEEE addition commutes: = 16 + weighted sum
     if rounded:
-        y = torch.floor(y + 0.5).clamp_(0, 255)  # MATLAB: half away from zero
+        y.add_(0.5).floor_().clamp_(0, 255)  # MATLAB: half away from zero
     return y.unsqueeze(-3)
 
 
@@ -41,5 +45,5 @@ def rgb_to_luma(x: Tensor, rounded: bool = True) -> Tensor:
     """
     y = _weighted(x, _Y_FULL)
     if rounded:
-        y = torch.floor(y + 0.5).clamp_(0, 255)  # MATLAB: half away from zero
+        y.add_(0.5).floor_().clamp_(0, 255)  # MATLAB: half away from zero
     return y.unsqueeze(-3)

@@ -11,9 +11,13 @@ import methods
 from bench.errors import SRReproError
 from methods.complexity import (
     complexity_report,
+    complexity_table,
     count_flops,
     count_macs,
+    count_module_macs,
+    count_trainable,
     lr_size_for_output,
+    model_complexity,
 )
 from methods.registry import count_params
 
@@ -109,3 +113,69 @@ def test_bad_input_size():
         count_flops(nn.Conv2d(3, 3, 1), (3, 8, 8))
     with pytest.raises(SRReproError, match="scale"):
         complexity_report(nn.Conv2d(3, 3, 1))
+
+
+# ---- every registered model: an independent module-hook count, trainable parameters ----
+
+# the gradient branch's fixed gradient-map kernels are a functional conv (not a module):
+# per LR pixel 3 channels x 2 directions x 3x3 taps
+GRADIENT_MAP_MACS_PER_PX = 3 * 2 * 9
+MODULE_ONLY = ["drn-adapt", "drn-l", "drn-s", "drn2018", "edsr", "edsr-baseline", "esrgan",
+               "esrgan-dp", "rrdbnet", "srgan", "srgan-dp", "srresnet", "srresnet-bn"]
+
+
+def _meta(name: str, scale: int) -> nn.Module:
+    with torch.device("meta"):
+        return methods.create(name, scale=scale)
+
+
+@pytest.mark.parametrize("name", MODULE_ONLY)
+def test_flop_counter_agrees_with_module_hooks(name):
+    card = methods.get_card(name)
+    scale = 4 if 4 in card.scales else card.scales[0]
+    model = _meta(name, scale)
+    size = (1, 3, 12, 20)
+    assert count_module_macs(model, size) == count_macs(model, size) > 0
+
+
+@pytest.mark.parametrize("name", ["gradunet-gan", "spsr"])
+def test_gradient_branch_nets_add_exactly_the_functional_gradient_map(name):
+    model = _meta(name, 4)
+    size = (1, 3, 12, 20)
+    assert count_macs(model, size) == count_module_macs(model, size) + \
+        12 * 20 * GRADIENT_MAP_MACS_PER_PX
+
+
+def test_module_hooks_by_hand_and_every_generator_is_covered():
+    net = nn.Sequential(nn.Conv2d(4, 8, 3, padding=1, groups=2), nn.ConvTranspose2d(8, 2, 2, stride=2),
+                        nn.Flatten(), nn.Linear(2 * 10 * 12, 5))
+    want = (5 * 6 * 8 * (4 // 2) * 9) + (5 * 6 * 8 * 2 * 4) + 2 * 10 * 12 * 5
+    assert count_module_macs(net, (1, 4, 5, 6)) == want == count_macs(net, (1, 4, 5, 6))
+    # a new generator must be put in one of the two lists above (or explained)
+    assert set(methods.list_methods()) == {*MODULE_ONLY, "gradunet-gan", "spsr", "bicubic"}
+
+
+def test_trainable_parameters_exclude_frozen_ones():
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Conv2d(4, 2, 1))
+    net[0].weight.requires_grad_(False)
+    assert count_trainable(net) == count_params(net) - 3 * 4 * 9
+    rep = complexity_report(_shuffle_net(2), 2)
+    assert rep["params_trainable"] == rep["params"]
+    # EDSR's mean shift (sub/add, 3x3 weights + 3 biases each) is frozen, the rest trains
+    edsr = model_complexity("edsr-baseline", 4)
+    assert edsr["params"] - edsr["params_trainable"] == 2 * (9 + 3)
+
+
+def test_complexity_table_covers_every_registered_model():
+    rows = {r["method"]: r for r in complexity_table()}
+    assert set(rows) == set(methods.list_methods(None))
+    srresnet = rows["srresnet"]
+    assert srresnet["scale"] == 4 and srresnet["params"] == 1_517_571
+    assert srresnet["macs_lr256"] == count_macs(_meta("srresnet", 4))
+    assert rows["drn-adapt"]["scale"] == 8  # no x4 model: its own scale
+    d = rows["srgan-discriminator"]  # fixed 96x96 patches: the 128 attempt is refused
+    assert d["patch_size"] == 96 and d["macs_patch"] > 0
+    assert rows["vgg128-discriminator"]["patch_size"] == 128
+    assert "not counted" in rows["drn-s-dual"]["macs_note"]
+    only_x2 = {r["method"] for r in complexity_table(scale=2)}
+    assert "gradunet-gan" not in only_x2 and "edsr" in only_x2
