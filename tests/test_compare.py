@@ -203,3 +203,26 @@ def test_reproduce_picks_up_a_finished_training_run(
     stored = next(e for e in comparison["comp"].entries if e.label == "drn-s").summary
     assert cells[("DRN-S", "set5", 4, "psnr")]["reproduced"] == pytest.approx(stored["psnr"])
     assert cells[("DRN-L", "set5", 4, "psnr")]["reproduced"] is None
+
+
+@needs_data
+def test_compare_with_the_builds_extra_metrics(tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """Metrics beyond PSNR/SSIM (here gradient PSNR, lower-is-better NIQE) get their summary
+    columns, per-image columns and distribution plots."""
+    from bench.metric_info import evaluator_metrics, unavailable_here
+
+    wanted = ["grad_psnr", "niqe"]
+    if not set(wanted) <= evaluator_metrics() or unavailable_here(wanted):
+        pytest.skip(f"this build cannot compute {wanted} here: {unavailable_here(wanted)}")
+    sr = tmp_path / "sr"
+    assert main(["eval", "--method", "bicubic", "--dataset", "set5", "--scale", "4", "--data-root",
+                 str(DATA), "--results-dir", str(tmp_path), "--save-sr", str(sr), "--quiet"]) == 0
+    out = tmp_path / "cmp.html"
+    assert main(["compare", "--methods", "bicubic", "--sr-dir", f"copy={sr}", "--metrics",
+                 ",".join(wanted), "--dataset", "set5", "--scale", "4", "--data-root", str(DATA),
+                 "--results-dir", str(tmp_path), "--out", str(out), "--quiet"]) == 0
+    html = out.read_text()
+    assert "<th>Gradient PSNR</th>" in html and "<th>NIQE\u2193</th>" in html
+    assert 'alt="NIQE over the images"' in html and 'alt="Gradient PSNR over the images"' in html
+    assert "(NIQE: lower is better)" in html
