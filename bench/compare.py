@@ -301,12 +301,12 @@ def render(comp: Comparison, tiles: list[dict[str, Any]]) -> str:
     plots = []
     with_params = [(e.label, (e.params or 0) / 1e6, e.summary["psnr"]) for e in comp.entries
                    if e.params is not None]
-    if with_params:
+    if len(with_params) >= 2:  # one point is not a trade-off
         plots.append(("PSNR vs #params", b64(scatter(with_params, "#params (M, log)", "PSNR (dB)",
                                                      log_x=True, zero_label="0 params"))))
     timed = [(e.label, e.seconds_per_image, e.summary["psnr"]) for e in comp.entries
              if e.seconds_per_image is not None]
-    if timed:
+    if len(timed) >= 2:
         plots.append(("PSNR vs speed", b64(scatter(timed, "seconds per image (CPU, incl. scoring; log)",
                                                    "PSNR (dB)", log_x=True))))
     for m in metrics:

@@ -226,3 +226,5 @@ def test_compare_with_the_builds_extra_metrics(tmp_path: Path,
     assert "<th>Gradient PSNR</th>" in html and "<th>NIQE\u2193</th>" in html
     assert 'alt="NIQE over the images"' in html and 'alt="Gradient PSNR over the images"' in html
     assert "(NIQE: lower is better)" in html
+    # one network-like entry has #params and a timing: no one-point trade-off plots
+    assert 'alt="PSNR vs #params"' not in html and 'alt="PSNR vs speed"' not in html
