@@ -22,7 +22,7 @@ from bench import protocol as _protocol
 from bench.data.atomic import atomic_write_text
 from bench.judge import (MISSING, NOT_REPRODUCIBLE, UNAVAILABLE, KnownDeviation, judge,
                          load_known_deviations)
-from bench.metric_info import evaluator_metrics, metric_info
+from bench.metric_info import evaluator_metrics, metric_info, unavailable_here
 from bench.paths import PROJECT_ROOT
 from bench.published import Row, TableSpec, load_tolerances, tolerance
 from bench.results import InferenceOptions, stored_summaries
@@ -97,22 +97,38 @@ def save_bindings(root: Path, table: str, new: dict[str, dict[str, str]]) -> Non
                                      sort_keys=True))
 
 
-def recipe_hint(row: Row) -> str:
+def recipe_id(row: Row, scale: int) -> str:
+    """The row's recipe at ``scale`` (a spec may write ``drn-s-x{scale}``)."""
+    return row.recipe.replace("{scale}", str(scale))
+
+
+def trained_run(row: Row, scale: int, runs_dir: Path | None = None) -> Path | None:
+    """``runs/<recipe>/final.pt`` when `srrepro train <recipe>` has finished here (rows of
+    the paper's own setting only: a sweep's setting is not the recipe's default)."""
+    if not row.recipe or row.setting:
+        return None
+    path = Path(runs_dir or "runs") / recipe_id(row, scale) / "final.pt"
+    return path if path.is_file() else None
+
+
+def recipe_hint(row: Row, scale: int) -> str:
     """How to get weights for a row that needs training."""
     if not row.recipe:
         return ""
-    where = RECIPES_DIR / f"{row.recipe}.yaml"
+    rid = recipe_id(row, scale)
+    where = RECIPES_DIR / f"{rid}.yaml"
     setting = f" with {row.setting}" if row.setting else ""
-    spec = f"'{row.label}{':' + row.setting if row.setting else ''}=PATH'"
-    present = "" if where.exists() else f" (recipe {row.recipe} is not in this build yet)"
-    return (f"needs trained weights: train with `srrepro train {row.recipe}`{setting}{present}, "
-            f"then pass --checkpoint {spec}")
+    spec = f"'{row.label}{':' + row.setting if row.setting else ''}@x{scale}=PATH'"
+    present = "" if where.exists() else f" (recipe {rid} is not in this build yet)"
+    after = ("then pass --checkpoint " + spec if row.setting else
+             f"then rerun (runs/{rid}/final.pt is picked up) or pass --checkpoint {spec}")
+    return f"needs trained weights: train with `srrepro train {rid}`{setting}{present}, {after}"
 
 
 # ---- the store, indexed -------------------------------------------------------------------
 
 def _index(root: Path, spec: TableSpec) -> dict[tuple[str, str, str, int], dict[str, Any]]:
-    """Newest matching summary per (method, weights sha256, dataset, scale) for the table's
+    """Best matching summary per (method, weights sha256, dataset, scale) for the table's
     protocol, plain inference and the current numeric core."""
     plain = InferenceOptions().__dict__
     best: dict[tuple[str, str, str, int], dict[str, Any]] = {}
@@ -123,7 +139,11 @@ def _index(root: Path, spec: TableSpec) -> dict[tuple[str, str, str, int], dict[
             continue
         ident = (k["method"], s.get("weights_sha256", "none"), k["dataset"].lower(), int(k["scale"]))
         s = {**s, "result_dir": str(folder)}
-        if ident not in best or s.get("created", "") > best[ident].get("created", ""):
+        # the result holding most of the table's metrics wins (a PSNR/SSIM-only run must not
+        # hide one that also has LPIPS), then the newest
+        rank = (sum(m in s for m in spec.metrics), s.get("created", ""))
+        if ident not in best or rank > (sum(m in best[ident] for m in spec.metrics),
+                                        best[ident].get("created", "")):
             best[ident] = s
     return best
 
@@ -153,6 +173,7 @@ def table_cells(spec: TableSpec, root: Path,
     stored = _index(root, spec)
     bindings = load_bindings(root, spec.id) if bindings is None else bindings
     available = evaluator_metrics()
+    cannot = unavailable_here([m for m in spec.metrics if m in available])
     reasons = reasons or {}
     cells: list[Cell] = []
     for row in spec.rows:
@@ -186,11 +207,15 @@ def table_cells(spec: TableSpec, root: Path,
                         cell.status, cell.reason = NOT_REPRODUCIBLE, row.reason or (
                             "not in the srrepro registry (no architecture or weights to evaluate)")
                         if row.recipe:
-                            cell.reason += "; " + recipe_hint(row)
+                            cell.reason += "; " + recipe_hint(row, scale)
                     elif metric not in available:
                         cell.status = UNAVAILABLE
                         cell.reason = (f"metric {metric_info(metric).display} not available in "
                                        f"this build (the evaluator does not compute it yet)")
+                    elif metric in cannot and not (result and metric in result):
+                        cell.status = UNAVAILABLE
+                        cell.reason = (f"metric {metric_info(metric).display} cannot be "
+                                       f"computed here: {cannot[metric]}")
                     elif result is not None and metric in result:
                         cell.reproduced = float(result[metric])
                         cell.result_dir = result["result_dir"]
@@ -215,7 +240,7 @@ def _why_missing(row: Row, card: methods.MethodCard, scale: int, table: str) -> 
             if found is None:
                 parts.append(reason)
         if row.recipe:
-            parts.append(recipe_hint(row))
+            parts.append(recipe_hint(row, scale))
         if parts:
             return "; or ".join(parts)
     return f"nothing stored: run `srrepro reproduce {table}`"

@@ -464,6 +464,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--checkpoint", action="append", metavar="LABEL[:SETTING][@xS]=PATH",
                    help="your trained or downloaded weights for one row (repeatable), e.g. "
                         "'DRN-S@x4=runs/drn-s-x4/best.pt' or 'SRGAN-DP:mu=0.5=mu05.pt'")
+    r.add_argument("--runs-dir", type=Path, default=None,
+                   help="where `srrepro train` left its runs (default ./runs): a row whose "
+                        "recipe has RUNS/<recipe>/final.pt is evaluated with it")
     r.add_argument("--datasets", default=None,
                    help="comma-separated datasets to evaluate (the page still shows every cell)")
     r.add_argument("--scales", default=None, help="comma-separated scales to evaluate")
@@ -493,6 +496,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="image the region is taken from (default: the automatic choice)")
     co.add_argument("--protocol", default=None, choices=_protocol_names(),
                     help="evaluation protocol (default matlab-y)")
+    co.add_argument("--metrics", default=None,
+                    help="comma-separated metrics beyond PSNR/SSIM where this build computes "
+                         "them (e.g. lpips,niqe,pi)")
     co.add_argument("--out", type=Path, default=None,
                     help="report file (default <results>/compare/<dataset>-x<scale>-<methods>.html)")
     _common(co)

@@ -40,9 +40,9 @@ def cmd_reproduce(a: argparse.Namespace) -> int:
         rep = reproduce(table, a.data_root, a.results_dir, weights_folder=a.weights_dir,
                         progress=not a.quiet, sensitivity=not a.no_sensitivity,
                         checkpoints=checkpoints_for(table, checkpoints) if a.all else checkpoints,
-                        datasets=datasets, scales=scales)
+                        datasets=datasets, scales=scales, runs_dir=a.runs_dir)
         out = (Path(base) / table) if a.all else (a.out or default_out_dir(table, a.results_dir))
-        paths = write_outputs(rep, out)
+        paths = write_outputs(rep, out, index_href="../index.html" if a.all else None)
         pages.append((rep, paths))
         metric = [c for c in rep.cells if c.dataset]
         done = [c for c in metric if c.reproduced is not None]
@@ -71,7 +71,7 @@ def cmd_compare(a: argparse.Namespace) -> int:
                           parse_pairs(a.sr_dir, "--sr-dir"),
                           parse_crop(a.crop) if a.crop else None, a.crop_image,
                           get_protocol(a.protocol), a.data_root, a.results_dir,
-                          progress=not a.quiet)
+                          progress=not a.quiet, metrics=tuple(_csv_list(a.metrics) or ()) or None)
     out = a.out or (results_root(a.results_dir) / "compare" /
                     f"{comp.dataset.lower()}-x{a.scale}-{'-'.join(e.label for e in comp.entries)}.html")
     for e in comp.entries:

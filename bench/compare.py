@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import io
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from bench.data.datasets import get_manifest, image_paths
 from bench.data.images import load_image
 from bench.errors import SRReproError
 from bench.evaluate import EvalRequest, evaluate, score_folder
-from bench.metric_info import metric_info
+from bench.metric_info import evaluator_metrics, metric_info
 from bench.protocol import Protocol, get_protocol
 from bench.sources import match_sr_files
 
@@ -81,11 +81,34 @@ def parse_pairs(items: list[str] | None, what: str) -> dict[str, str]:
     return out
 
 
+def _metric_kwargs(func: Any, metrics: tuple[str, ...] | None) -> dict[str, Any]:
+    """``metrics=`` for builds whose evaluator takes a metric list; PSNR/SSIM otherwise."""
+    import inspect
+
+    if not metrics:
+        return {}
+    known = evaluator_metrics()
+    bad = [m for m in metrics if m not in known]
+    if bad:
+        raise SRReproError(f"--metrics {','.join(bad)}: not available in this build; expected "
+                           f"some of {', '.join(sorted(known))}")
+    if "metrics" not in inspect.signature(func).parameters and not (
+            func is EvalRequest and "metrics" in {f.name for f in fields(EvalRequest)}):
+        return {}
+    return {"metrics": tuple(metrics)}
+
+
 def _gather(methods_: list[str], dataset: str, scale: int, protocol: Protocol,
             weights: dict[str, str], sr_dirs: dict[str, str], data_root: Path | None,
-            results_dir: Path | None, work: Path, progress: bool) -> list[Entry]:
+            results_dir: Path | None, work: Path, progress: bool,
+            metrics: tuple[str, ...] | None = None) -> list[Entry]:
     from bench.cells import param_count
 
+    labels = [methods.get_card(m).name for m in methods_] + list(sr_dirs)
+    if len(set(labels)) != len(labels):
+        raise SRReproError(f"--methods/--sr-dir {','.join(labels)}: expected distinct names "
+                           f"(each names one column of the report)")
+    _metric_kwargs(EvalRequest, metrics)  # unknown metric names fail before any data is read
     unknown = set(weights) - set(methods_)
     if unknown:
         raise SRReproError(f"--weights for {', '.join(sorted(unknown))}: expected one of the "
@@ -102,12 +125,13 @@ def _gather(methods_: list[str], dataset: str, scale: int, protocol: Protocol,
         # SR images are kept beside the store: a second report reuses the stored numbers and
         # the images instead of running the network again
         s = evaluate(EvalRequest(card.name, dataset, scale, protocol, weights=weights.get(m),
-                                 save_sr=None if done else out), data_root, results_dir,
-                     progress=progress)
+                                 save_sr=None if done else out,
+                                 **_metric_kwargs(EvalRequest, metrics)),
+                     data_root, results_dir, progress=progress)
         entries.append(Entry(card.name, card.name, s, files, param_count(card.name, scale)))
     for label, folder in sr_dirs.items():
         s = score_folder(Path(folder), label, dataset, scale, protocol, data_root, results_dir,
-                         progress=progress)
+                         progress=progress, **_metric_kwargs(score_folder, metrics))
         entries.append(Entry(label, None, s, match_sr_files(Path(folder), names)))
     if len(entries) < 2:
         raise SRReproError(f"compare needs at least two methods or --sr-dir folders: found "
@@ -244,13 +268,15 @@ def compare(methods_: list[str], dataset: str, scale: int, weights: dict[str, st
             sr_dirs: dict[str, str] | None = None, crop: tuple[int, int, int, int] | None = None,
             crop_image: str | None = None, protocol: Protocol | None = None,
             data_root: Path | None = None, results_dir: Path | None = None,
-            progress: bool = True) -> tuple[Comparison, list[dict[str, Any]]]:
-    """Evaluate (or reuse from the store) every method and folder; choose the crop region."""
+            progress: bool = True, metrics: tuple[str, ...] | None = None
+            ) -> tuple[Comparison, list[dict[str, Any]]]:
+    """Evaluate (or reuse from the store) every method and folder; choose the crop region.
+    ``metrics``: beyond PSNR/SSIM, in builds whose evaluator computes more (e.g. LPIPS)."""
     protocol = protocol or get_protocol()
     manifest = get_manifest(dataset)
     with tempfile.TemporaryDirectory(prefix="srrepro-compare-") as tmp:
         entries = _gather(methods_, dataset, scale, protocol, weights or {}, sr_dirs or {},
-                          data_root, results_dir, Path(tmp), progress)
+                          data_root, results_dir, Path(tmp), progress, metrics)
         names = [manifest.canonical_name(p.name) for p in image_paths(manifest, data_root)]
         region = _choose_region(entries, names, dataset, scale, data_root, crop, crop_image)
         tiles = crop_grid(entries, region, dataset, scale, data_root)
@@ -275,12 +301,12 @@ def render(comp: Comparison, tiles: list[dict[str, Any]]) -> str:
     plots = []
     with_params = [(e.label, (e.params or 0) / 1e6, e.summary["psnr"]) for e in comp.entries
                    if e.params is not None]
-    if with_params:
+    if len(with_params) >= 2:  # one point is not a trade-off
         plots.append(("PSNR vs #params", b64(scatter(with_params, "#params (M, log)", "PSNR (dB)",
                                                      log_x=True, zero_label="0 params"))))
     timed = [(e.label, e.seconds_per_image, e.summary["psnr"]) for e in comp.entries
              if e.seconds_per_image is not None]
-    if timed:
+    if len(timed) >= 2:
         plots.append(("PSNR vs speed", b64(scatter(timed, "seconds per image (CPU, incl. scoring; log)",
                                                    "PSNR (dB)", log_x=True))))
     for m in metrics:

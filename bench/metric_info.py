@@ -49,6 +49,20 @@ def evaluator_metrics() -> frozenset[str]:
     from bench import evaluate
 
     names: set[str] = set(getattr(evaluate, "METRICS", ()))
-    for attr in ("ALL_METRICS", "AVAILABLE_METRICS", "METRIC_NAMES"):
-        names |= set(getattr(evaluate, attr, ()) or ())
+    try:  # builds with perceptual metrics list them in bench.metrics.suite
+        from bench.metrics import suite  # type: ignore[attr-defined]
+
+        names |= set(getattr(suite, "ALL", ()) or ()) | set(getattr(suite, "EXTRA", ()) or ())
+    except ImportError:
+        pass
     return frozenset(names)
+
+
+def unavailable_here(metrics: tuple[str, ...] | list[str]) -> dict[str, str]:
+    """{metric: reason} for metrics the evaluator knows but cannot compute on this machine
+    (e.g. a metric's model file is missing); empty when the build has no such check."""
+    try:
+        from bench.metrics.suite import unavailable  # type: ignore[attr-defined]
+    except ImportError:
+        return {}
+    return dict(unavailable([m for m in metrics if m not in ("psnr", "ssim", "params_m")]))

@@ -76,7 +76,6 @@ class _Notes:
         return self.items.index(text) + 1
 
 
-
 def _title(axis: str, c: dict[str, Any]) -> str:
     """Header text of one axis value, as the paper names it."""
     if axis == "scale":
@@ -116,7 +115,7 @@ def _cell_view(c: "Cell | None", pub_rank: str, rep_rank: str, notes: _Notes,
     return out
 
 
-def render_html(rep: "Reproduction") -> str:
+def render_html(rep: "Reproduction", index_href: str | None = None) -> str:
     from bench.grid import build_grid, cell_key, column_headers, ranks, row_headers
 
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(REPORTS_DIR / "templates"),
@@ -158,7 +157,7 @@ def render_html(rep: "Reproduction") -> str:
                      "group_start": len(hdrs) > 1 and hdrs[0]["start"] and body != []})
     rounding = sorted({v.decimals for v in spec.published if v.metric == "ssim"})
     return env.get_template("table.html.j2").render(
-        spec=spec, body=body, col_heads=column_headers(grid, _title),
+        spec=spec, index_href=index_href, body=body, col_heads=column_headers(grid, _title),
         row_axes=[AXIS_TITLES[a] for a in grid.row_axes], notes=notes.items,
         fixed=", ".join(_title(a, grid.fixed) for a in ("dataset", "scale", "metric")
                         if a in grid.fixed and not (a == "metric" and len(spec.metrics) > 1)),

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import methods
-from bench.cells import Cell, binding_key, recipe_hint, save_bindings, table_cells
+from bench.cells import (Cell, binding_key, recipe_hint, save_bindings, table_cells,
+                         trained_run)
 from bench.data.atomic import atomic_write_text
 from bench.data.datasets import get_manifest, hr_dir, image_paths
 from bench.errors import SRReproError
@@ -105,13 +106,15 @@ def _request(method: str, ds: str, scale: int, spec: TableSpec, weights: str | N
 def reproduce(table_id: str, data_root: Path | None = None, results_dir: Path | None = None,
               weights_folder: Path | None = None, progress: bool = True,
               sensitivity: bool = True, checkpoints: list[Checkpoint] | None = None,
-              datasets: list[str] | None = None, scales: list[int] | None = None) -> Reproduction:
+              datasets: list[str] | None = None, scales: list[int] | None = None,
+              runs_dir: Path | None = None) -> Reproduction:
     """Evaluate every cell of ``table_id`` that can be computed here into the store, then
     judge all cells from the store (exactly as ``srrepro check`` does).
 
     Parameter-free rows are always computed; a trained row is computed from the user's
-    ``checkpoints`` for it, else (rows without a sweep setting) from the official checkpoint
-    when it is in ``weights_folder``. ``datasets``/``scales`` restrict what is evaluated
+    ``checkpoints`` for it, else (rows without a sweep setting) from the run its recipe left
+    in ``runs_dir`` (``runs/<recipe>/final.pt``), else from the official checkpoint when it
+    is in ``weights_folder``. ``datasets``/``scales`` restrict what is evaluated
     (the page still shows every cell).
     """
     spec = load_table(table_id)
@@ -132,13 +135,16 @@ def reproduce(table_id: str, data_root: Path | None = None, results_dir: Path | 
             weights, wreason = None, ""
             if card.trainable:
                 given = [c for c in checkpoints if c.matches(row, scale)]
+                run = trained_run(row, scale, runs_dir)
                 if given:
                     weights = given[-1].path
+                elif run is not None:  # trained here with the row's recipe
+                    weights = str(run)
                 elif not row.setting:
                     found, wreason = find_weights(card.name, scale, weights_folder)
                     weights = str(found) if found else None
                 if weights is None:
-                    hint = recipe_hint(row)
+                    hint = recipe_hint(row, scale)
                     wreason = f"{wreason}; or {hint}" if hint and wreason else (wreason or hint)
             for ds in wanted_ds:
                 reason = wreason or ds_status[ds]
@@ -187,6 +193,7 @@ def protocol_sensitivity(spec: TableSpec, data_root: Path | None, results_dir: P
                 for metric in metrics:
                     pub = spec.value(row.label, ds, scale, metric, row.setting)
                     entry["published"][metric] = pub.value if pub else None
+                    entry.setdefault("published_text", {})[metric] = pub.text if pub else "-"
                 results = evaluate_protocols(EvalRequest(row.method, ds, scale), protocols,
                                              data_root, results_dir, progress=progress)
                 for p, r in zip(protocols, results):
@@ -229,8 +236,9 @@ def cells_csv(cells: list[Cell]) -> str:
     return buf.getvalue()
 
 
-def write_outputs(rep: Reproduction, out_dir: Path) -> dict[str, Path]:
-    """index.html, table.csv and table.json in ``out_dir`` (each written atomically)."""
+def write_outputs(rep: Reproduction, out_dir: Path, index_href: str | None = None) -> dict[str, Path]:
+    """index.html, table.csv and table.json in ``out_dir`` (each written atomically);
+    ``index_href`` links the page back to the index of ``reproduce --all``."""
     from bench.report import render_html
 
     out_dir = Path(out_dir)
@@ -242,7 +250,7 @@ def write_outputs(rep: Reproduction, out_dir: Path) -> dict[str, Path]:
         "missing_datasets": rep.missing_datasets,
         "cells": [cell_record(c) for c in rep.cells],
         "protocol_sensitivity": rep.sensitivity}, indent=1, default=str))
-    atomic_write_text(paths["html"], render_html(rep))
+    atomic_write_text(paths["html"], render_html(rep, index_href))
     return paths
 
 

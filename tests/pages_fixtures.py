@@ -28,6 +28,7 @@ def bicubic_all(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("bicubic-all")
     res, out = base / "results", base / "tables"
     rc = main(["reproduce", "--all", "--datasets", "set5", "--scales", "4", "--no-sensitivity",
+               "--runs-dir", str(base / "no-runs"),
                "--data-root", str(DATA), "--results-dir", str(res), "--out", str(out), "--quiet"])
     assert rc == 0
     return {"results": res, "out": out}

@@ -2,6 +2,7 @@
 rendered by headless Chromium; the screenshot is not blank and the DOM holds the cells."""
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -28,9 +29,13 @@ def _screenshot(page: Path, png: Path, size: str = "1400,1400") -> np.ndarray:
     return np.asarray(Image.open(png).convert("L"), dtype=np.float64)
 
 
-def _dom(page: Path) -> str:
-    return subprocess.run([CHROMIUM, *FLAGS, "--dump-dom", page.as_uri()], capture_output=True,
+def _dom_url(url: str) -> str:
+    return subprocess.run([CHROMIUM, *FLAGS, "--dump-dom", url], capture_output=True,
                           text=True, timeout=180, check=True).stdout
+
+
+def _dom(page: Path) -> str:
+    return _dom_url(page.as_uri())
 
 
 def _not_blank(pixels: np.ndarray) -> None:
@@ -60,3 +65,10 @@ def test_comparison_report_in_chromium(comparison: dict[str, Any], tmp_path: Pat
     for label in ("bicubic", "edsr-baseline", "drn-s"):
         assert f'data-method="{label}"' in dom
     assert dom.count('class="tile"') == 4 and dom.count("data:image/png;base64,") == 9
+    # the page's script runs: sorted by bicubic PSNR (column 1), ascending then descending
+    rows = comparison["comp"].entries[0].summary["rows"]
+    by_psnr = [r["image"] for r in sorted(rows, key=lambda r: r["psnr"])]
+    for suffix, order in (("#sort=1", by_psnr), ("#sort=-1", by_psnr[::-1])):
+        page = _dom_url(comparison["html"].as_uri() + suffix)
+        table = page.split('id="per-image"')[1].split("</table>")[0]
+        assert re.findall(r'<td class="l">([^<]+)</td>', table) == order

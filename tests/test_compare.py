@@ -50,6 +50,21 @@ def test_bad_arguments_are_one_line_errors() -> None:
     assert parse_pairs(["a=b=c.pt"], "--weights") == {"a": "b=c.pt"}
 
 
+def test_compare_refuses_duplicates_unknown_metrics_and_stray_weights(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from bench.metric_info import evaluator_metrics
+
+    base = ["--dataset", "set5", "--scale", "4", "--data-root", str(tmp_path / "none"),
+            "--results-dir", str(tmp_path)]
+    assert main(["compare", "--methods", "bicubic,bicubic", *base]) == 2
+    assert "expected distinct names" in capsys.readouterr().err
+    assert main(["compare", "--methods", "bicubic,edsr", "--weights", "drn-s=x.pt", *base]) == 2
+    assert "--weights for drn-s" in capsys.readouterr().err
+    if "madeup" not in evaluator_metrics():
+        assert main(["compare", "--methods", "bicubic,edsr", "--metrics", "madeup", *base]) == 2
+        assert "--metrics madeup: not available in this build" in capsys.readouterr().err
+
+
 def _b64_images(html: str) -> list[bytes]:
     return [base64.b64decode(m) for m in re.findall(r'src="data:image/png;base64,([^"]+)"', html)]
 
@@ -167,3 +182,49 @@ def test_reproduce_uses_a_users_checkpoint_and_check_judges_it(
     rc = main(["check", "drn2020-table1", "--rows", "drn-s", "--datasets", "set5", "--scales",
                "4", "--results-dir", str(res)])
     assert rc == 1 and "FAIL drn2020-table1 DRN-S set5 x4 psnr" in capsys.readouterr().out
+
+
+def test_reproduce_picks_up_a_finished_training_run(
+        comparison: dict[str, Any], tmp_path: Path) -> None:  # noqa: F811
+    """`srrepro train drn-s-x4` leaves runs/drn-s-x4/final.pt: reproduce uses it for the
+    DRN-S x4 row without being told (here: the random DRN-S weights in that place)."""
+    import shutil
+
+    runs = tmp_path / "runs"
+    (runs / "drn-s-x4").mkdir(parents=True)
+    shutil.copy(comparison["weights"]["drn-s"], runs / "drn-s-x4" / "final.pt")
+    rc = main(["reproduce", "drn2020-table1", "--datasets", "set5", "--scales", "4",
+               "--no-sensitivity", "--runs-dir", str(runs), "--data-root", str(DATA),
+               "--results-dir", str(comparison["results"]), "--out", str(tmp_path / "t1"),
+               "--quiet"])
+    assert rc == 0
+    cells = {(c["label"], c["dataset"], c["scale"], c["metric"]): c
+             for c in json.loads((tmp_path / "t1" / "table.json").read_text())["cells"]}
+    stored = next(e for e in comparison["comp"].entries if e.label == "drn-s").summary
+    assert cells[("DRN-S", "set5", 4, "psnr")]["reproduced"] == pytest.approx(stored["psnr"])
+    assert cells[("DRN-L", "set5", 4, "psnr")]["reproduced"] is None
+
+
+@needs_data
+def test_compare_with_the_builds_extra_metrics(tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """Metrics beyond PSNR/SSIM (here gradient PSNR, lower-is-better NIQE) get their summary
+    columns, per-image columns and distribution plots."""
+    from bench.metric_info import evaluator_metrics, unavailable_here
+
+    wanted = ["grad_psnr", "niqe"]
+    if not set(wanted) <= evaluator_metrics() or unavailable_here(wanted):
+        pytest.skip(f"this build cannot compute {wanted} here: {unavailable_here(wanted)}")
+    sr = tmp_path / "sr"
+    assert main(["eval", "--method", "bicubic", "--dataset", "set5", "--scale", "4", "--data-root",
+                 str(DATA), "--results-dir", str(tmp_path), "--save-sr", str(sr), "--quiet"]) == 0
+    out = tmp_path / "cmp.html"
+    assert main(["compare", "--methods", "bicubic", "--sr-dir", f"copy={sr}", "--metrics",
+                 ",".join(wanted), "--dataset", "set5", "--scale", "4", "--data-root", str(DATA),
+                 "--results-dir", str(tmp_path), "--out", str(out), "--quiet"]) == 0
+    html = out.read_text()
+    assert "<th>Gradient PSNR</th>" in html and "<th>NIQE\u2193</th>" in html
+    assert 'alt="NIQE over the images"' in html and 'alt="Gradient PSNR over the images"' in html
+    assert "(NIQE: lower is better)" in html
+    # one network-like entry has #params and a timing: no one-point trade-off plots
+    assert 'alt="PSNR vs #params"' not in html and 'alt="PSNR vs speed"' not in html

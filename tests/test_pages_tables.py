@@ -123,6 +123,7 @@ def test_metric_unknown_to_the_evaluator_is_labelled_and_lights_up(
     # once the evaluator computes it, the cell is an ordinary missing cell with its recipe
     monkeypatch.setattr(cells_mod, "evaluator_metrics",
                         lambda: frozenset({"psnr", "ssim", "lpips"}))
+    monkeypatch.setattr(cells_mod, "unavailable_here", lambda ms: {})  # its model files present
     c = next(c for c in table_cells(spec, tmp_path) if c.label == "ESRGAN-DP")
     assert c.status == MISSING and "srrepro train esrgan-dp-x4-paper" in c.reason
 
@@ -131,7 +132,12 @@ def test_rows_needing_training_point_to_their_recipe(tmp_path: Path) -> None:
     spec = load_table("esrgandp-table1")
     c = next(c for c in table_cells(spec, tmp_path) if c.setting == "mu=0.5" and c.metric == "psnr")
     assert "srrepro train srgan-dp-x4-paper" in c.reason and "mu=0.5" in c.reason
-    assert "--checkpoint 'SRGAN-DP:mu=0.5=PATH'" in c.reason
+    assert "--checkpoint 'SRGAN-DP:mu=0.5@x4=PATH'" in c.reason
+    # a row in the paper's own setting: the recipe id takes the scale, a finished run is used
+    t1 = load_table("drn2020-table1")
+    c8 = next(c for c in table_cells(t1, tmp_path) if c.label == "DRN-S" and c.scale == 8
+              and c.metric == "psnr")
+    assert "srrepro train drn-s-x8" in c8.reason and "runs/drn-s-x8/final.pt" in c8.reason
     # the hint says whether the recipe file exists in this build
     present = (cells_mod.RECIPES_DIR / "srgan-dp-x4-paper.yaml").exists()
     assert ("not in this build yet" in c.reason) is not present
@@ -166,3 +172,37 @@ def test_makefile_has_a_target_per_table_and_keeps_table1() -> None:
                           "reproduce-all"], cwd=root, capture_output=True, text=True, check=True).stdout
     assert "bench reproduce drn2020-table1" in out
     assert "bench reproduce esrgandp-table5" in out and "bench reproduce --all" in out
+
+
+def test_metric_the_machine_cannot_compute_says_why(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A metric the evaluator knows but cannot take here (its model file is missing) is not
+    counted as missing: the cell says why."""
+    spec = load_table("esrgandp-table3")
+    monkeypatch.setattr(cells_mod, "evaluator_metrics",
+                        lambda: frozenset({"psnr", "ssim", "lpips"}))
+    monkeypatch.setattr(cells_mod, "unavailable_here",
+                        lambda ms: {"lpips": "alexnet weights missing"} if "lpips" in ms else {})
+    c = next(c for c in table_cells(spec, tmp_path) if c.label == "ESRGAN-DP")
+    assert c.status == UNAVAILABLE and c.reason.endswith("alexnet weights missing")
+
+
+def test_the_result_with_the_tables_metrics_wins(tmp_path: Path) -> None:
+    """Two stored results for the same bicubic cell: the one holding SSIM is used even when
+    a newer one lacks it."""
+    import json
+
+    from bench import protocol as _protocol
+    from bench.results import InferenceOptions
+
+    spec = load_table("bicubic-literature")
+    key = {"protocol_fingerprint": spec.protocol.fingerprint, "method": "bicubic",
+           "dataset": "Set5", "scale": 4, "core_version": _protocol.NUMERIC_CORE_VERSION,
+           "options": InferenceOptions().__dict__, "metrics": ["psnr", "ssim"]}
+    for name, extra, created in (("a", {"ssim": 0.8104}, "2026-01-01"), ("b", {}, "2026-02-01")):
+        d = tmp_path / "store" / name
+        d.mkdir(parents=True)
+        (d / "summary.json").write_text(json.dumps({"key": key, "weights_sha256": "none",
+                                                    "psnr": 28.42, "created": created, **extra}))
+    cells = {c.key: c for c in table_cells(spec, tmp_path)}
+    assert cells[("Bicubic", "set5", 4, "ssim")].reproduced == 0.8104
