@@ -36,17 +36,23 @@ class RunLog:
 
     def _append(self, name: str, row: dict[str, Any]) -> None:
         path = self.out / name
-        new = not path.exists() or path.stat().st_size == 0
-        if not new:
-            with path.open(newline="") as fh:
-                header = next(csv.reader(fh))
-            if header != list(row):  # e.g. a kind logging other terms after a resume
-                row = {k: row.get(k, "") for k in header}
-        with path.open("a", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=list(row))
-            if new:
+        header = _header(path)
+        if header is None:
+            with path.open("w", newline="") as fh:
+                w = csv.DictWriter(fh, fieldnames=list(row))
                 w.writeheader()
-            w.writerow(row)
+                w.writerow(row)
+        elif set(row) <= set(header):
+            with path.open("a", newline="") as fh:
+                csv.DictWriter(fh, fieldnames=header, restval="").writerow(row)
+        else:  # new terms (e.g. the GAN stage after pixel pre-training): widen the header
+            fields = header + [k for k in row if k not in header]
+            rows = _read(path) + [row]
+            buf = io.StringIO(newline="")
+            w = csv.DictWriter(buf, fieldnames=fields, restval="")
+            w.writeheader()
+            w.writerows(rows)
+            atomic_write_text(path, buf.getvalue())
         with (self.out / "log.jsonl").open("a") as fh:
             fh.write(json.dumps({"type": name.removesuffix(".csv"), **row}) + "\n")
 
@@ -81,7 +87,8 @@ class RunLog:
         train, val = _read(self.out / "train.csv"), _read(self.out / "val.csv")
         fig, ax = plt.subplots(1, 2, figsize=(10, 3.6))
         for key in [k for k in (train[0] if train else {}) if k not in ("step", "lr", "seconds")]:
-            ax[0].plot([float(r["step"]) for r in train], [float(r[key]) for r in train], label=key)
+            pts = [(float(r["step"]), float(r[key])) for r in train if r.get(key)]  # stage terms
+            ax[0].plot([p[0] for p in pts], [p[1] for p in pts], label=key)
         ax[0].set(xlabel="step", ylabel="loss", title="training loss", yscale="log")
         ax[0].legend(fontsize=8)
         if val:
@@ -93,6 +100,13 @@ class RunLog:
         fig.savefig(buf, format="png", dpi=100)
         plt.close(fig)
         atomic_write_bytes(path, buf.getvalue())
+
+
+def _header(path: Path) -> list[str] | None:
+    if not path.exists() or path.stat().st_size == 0:
+        return None
+    with path.open(newline="") as fh:
+        return next(csv.reader(fh))
 
 
 def _read(path: Path) -> list[dict[str, str]]:
