@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from bench.errors import CheckpointError, DataError
-from bench.metrics.lpips import LPIPS, build_lpips, head_file, lpips, lpips_normalized
+from bench.metrics.lpips import LPIPS, build_lpips, lpips, lpips_normalized
+from methods.lpips_net import head_file
 from tests.conftest import FIXTURES
 
 FIXTURE = FIXTURES / "lpips_alex_randtrunk.pt"

@@ -9,7 +9,6 @@ files the ``lpips`` package ships (``lpips/weights/v0.1/{alex,vgg}.pth``), both 
 from __future__ import annotations
 
 import os
-import warnings
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,29 +16,13 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
-from bench.errors import CheckpointError, DataError
+from bench.errors import DataError
 from bench.metrics._checks import check_pair, check_range, crop_border
 
 if TYPE_CHECKING:
     from torch import nn
 
-NETS = {"alex": "alexnet", "vgg": "vgg16"}  # LPIPS name → torchvision trunk
-VERSION = "0.1"
-
-
-def head_file(net: str) -> Path:
-    """The linear-head weights the ``lpips`` package ships for ``net`` (version 0.1)."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("lpips")
-    if spec is None or spec.origin is None:
-        raise CheckpointError("LPIPS needs the lpips package: expected it installed, found "
-                              "none; pip install lpips")
-    path = Path(spec.origin).parent / "weights" / f"v{VERSION}" / f"{net}.pth"
-    if not path.is_file():
-        raise CheckpointError(f"expected the LPIPS v{VERSION} heads at {path}, found no file; "
-                              f"reinstall the lpips package (pip install --force-reinstall lpips)")
-    return path
+from methods.lpips_net import NETS
 
 
 def _check_net(net: str) -> str:
@@ -71,38 +54,11 @@ def _cached(net: str, path: str, size: int, mtime_ns: int) -> "nn.Module":
 
 
 def _build(net: str, weights: str, folder: str | None) -> "nn.Module":
-    import lpips as lp
-
     from methods.backbones import build_backbone
+    from methods.lpips_net import build_lpips_net
 
     _check_net(net)
-    trunk = build_backbone(NETS[net], weights, folder=folder).features
-    with warnings.catch_warnings():  # lpips passes torchvision's deprecated `pretrained=`
-        warnings.simplefilter("ignore")
-        model = lp.LPIPS(net=net, version=VERSION, lpips=True, spatial=False,
-                         pretrained=False, pnet_rand=True, eval_mode=True, verbose=False)
-    # lpips' slices keep torchvision's layer indices: net.sliceK.<i>.* = features.<i>.*
-    src = trunk.state_dict()
-    own = {k: v for k, v in model.net.state_dict().items()}
-    for key in own:
-        idx = key.split(".", 1)[1]
-        if idx not in src or src[idx].shape != own[key].shape:
-            raise CheckpointError(f"lpips {net}: expected trunk tensor features.{idx} of shape "
-                                  f"{tuple(own[key].shape)}, found none; the trunk is not "
-                                  f"torchvision's {NETS[net]}")
-        own[key] = src[idx]
-    model.net.load_state_dict(own, strict=True)
-    heads = torch.load(head_file(net), map_location="cpu", weights_only=True)
-    state = model.state_dict()
-    wanted = {k for k in state if k.startswith("lin") and not k.startswith("lins.")}
-    if set(heads) != wanted or any(heads[k].shape != state[k].shape for k in wanted):
-        raise CheckpointError(f"expected LPIPS heads {sorted(wanted)} in {head_file(net)}, "
-                              f"found {sorted(heads)}; reinstall the lpips package")
-    model.load_state_dict(heads, strict=False)  # the trunk and scaling layer are set above
-    model.eval()
-    for p in model.parameters():
-        p.requires_grad_(False)
-    return model
+    return build_lpips_net(net, build_backbone(NETS[net], weights, folder=folder).features)
 
 
 def lpips(pred: Tensor, target: Tensor, data_range: float = 255.0, crop: int = 0,

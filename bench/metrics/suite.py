@@ -44,7 +44,7 @@ def unavailable(metrics: Iterable[str], spec: PerceptualSpec = PERCEPTUAL) -> di
     out: dict[str, str] = {}
     wanted = set(metrics)
     if "lpips" in wanted:
-        from bench.metrics.lpips import NETS, head_file
+        from methods.lpips_net import NETS, head_file
         from methods.backbones import find_backbone_file
 
         try:

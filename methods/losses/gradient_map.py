@@ -18,13 +18,12 @@ Losses (papers/004):
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from methods.errors import CheckpointError, SRReproError
+from methods.errors import SRReproError
 from methods.gradient_branch import gradient_map
 
 __all__ = ["LPIPSLoss", "branch_pixel_loss", "gradient_map", "gradient_pixel_loss"]
@@ -69,48 +68,16 @@ class LPIPSLoss(nn.Module):
 
     def __init__(self, alexnet: nn.Module) -> None:
         super().__init__()
-        import warnings
+        from methods.lpips_net import build_lpips_net
 
-        import lpips  # heavy: only when the loss is built
-
-        with warnings.catch_warnings():  # lpips passes torchvision's deprecated `pretrained`
-            warnings.simplefilter("ignore", UserWarning)
-            self.net = lpips.LPIPS(net="alex", version="0.1", pretrained=True, pnet_rand=True,
-                                   verbose=False)
         features = getattr(alexnet, "features", None)
         if not isinstance(features, nn.Sequential):
             raise SRReproError(f"expected a torchvision AlexNet with a 'features' Sequential, "
                                f"found {type(alexnet).__name__}; build it with methods.backbones")
-        load_alexnet_trunk(self.net, features.state_dict())
-        for p in self.parameters():
-            p.requires_grad_(False)
-        self.eval()
+        self.net = build_lpips_net("alex", features)
 
     def train(self, mode: bool = True) -> LPIPSLoss:
         return super().train(False)  # frozen metric network: dropout stays off
 
     def forward(self, sr: Tensor, hr: Tensor) -> Tensor:
         return self.net(sr, hr, normalize=True).mean()
-
-
-def load_alexnet_trunk(net: nn.Module, features_state: Mapping[str, Tensor]) -> None:
-    """Copy torchvision ``alexnet.features`` weights (keys ``<i>.weight``) into an LPIPS net.
-
-    The lpips package splits the trunk into ``net.slice1..5`` that keep the torchvision
-    indices, so ``net.slice<k>.<i>.weight`` ← ``<i>.weight``.
-    """
-    targets = {name.split(".", 2)[2]: t for name, t in net.state_dict().items()
-               if name.startswith("net.slice")}
-    missing = sorted(set(targets) - set(features_state))
-    if missing:
-        raise CheckpointError(f"expected AlexNet feature weights {sorted(targets)}, found no "
-                              f"{missing}; pass torchvision alexnet().features weights")
-    with torch.no_grad():
-        for name, p in net.named_parameters():
-            if name.startswith("net.slice"):
-                src = features_state[name.split(".", 2)[2]]
-                if src.shape != p.shape:
-                    raise CheckpointError(f"expected {name} of shape {tuple(p.shape)}, found "
-                                          f"{tuple(src.shape)}; pass AlexNet (not another "
-                                          f"trunk) weights")
-                p.copy_(src)
