@@ -60,7 +60,7 @@ def test_all_manifests_load():
     ms = ds.list_datasets()
     names = {m.name for m in ms}
     assert names == {"Set5", "Set14", "B100", "Urban100", "Manga109", "General100",
-                     "DIV2K_train", "DIV2K_valid"}
+                     "DIV2K_train", "DIV2K_valid", "Flickr2K"}
     for m in ms:
         assert m.path is not None and m.path.parent == ROOT / "datasets"
         assert m.n_images > 0 and m.citation
