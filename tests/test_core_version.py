@@ -16,7 +16,7 @@ from bench.sources import ModelSource
 from bench.protocol import NUMERIC_CORE_VERSION
 from tests.conftest import ROOT
 
-RECORDED_VERSION = 2
+RECORDED_VERSION = 3
 CORE_SOURCES = {
     "methods/imresize.py": "65160e19d96db9ca",
     "bench/ops/color.py": "804ba73118998fd3",
