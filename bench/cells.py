@@ -65,10 +65,13 @@ class Cell:
         return (self.row_id, self.dataset, self.scale, self.metric)
 
 
-def param_count(method: str, scale: int) -> int:
-    """Parameters of the paper configuration, built on the meta device (no memory, fast)."""
+def param_count(method: str, scale: int, weights: str | None = None) -> int:
+    """Parameters of the paper configuration, or of the architecture a ``srrepro train``
+    ``final.pt`` records (smoke widths differ), built on the meta device (no memory, fast)."""
+    trained = methods.read_model_args(weights) if weights else None
+    arch = trained[2] if trained is not None else {}
     with torch.device("meta"):
-        return methods.count_params(methods.create(method, scale=scale))
+        return methods.count_params(methods.create(method, scale=scale, **arch))
 
 
 # ---- which weights a row's numbers come from ---------------------------------------------

@@ -128,7 +128,8 @@ def _gather(methods_: list[str], dataset: str, scale: int, protocol: Protocol,
                                  save_sr=None if done else out,
                                  **_metric_kwargs(EvalRequest, metrics)),
                      data_root, results_dir, progress=progress)
-        entries.append(Entry(card.name, card.name, s, files, param_count(card.name, scale)))
+        entries.append(Entry(card.name, card.name, s, files,
+                             param_count(card.name, scale, weights.get(m))))
     for label, folder in sr_dirs.items():
         s = score_folder(Path(folder), label, dataset, scale, protocol, data_root, results_dir,
                          progress=progress, **_metric_kwargs(score_folder, metrics))

@@ -228,3 +228,22 @@ def test_compare_with_the_builds_extra_metrics(tmp_path: Path,
     assert "(NIQE: lower is better)" in html
     # one network-like entry has #params and a timing: no one-point trade-off plots
     assert 'alt="PSNR vs #params"' not in html and 'alt="PSNR vs speed"' not in html
+
+
+def test_params_of_a_trained_checkpoint_are_those_of_its_own_architecture(tmp_path: Path) -> None:
+    """A smoke run's final.pt is narrower than the paper model: the report's #params (and the
+    PSNR-vs-#params plot) must count the model that made the numbers, not the card's."""
+    import torch
+
+    import methods
+    from bench.cells import param_count
+    from methods.weights import TRAINED_FORMAT
+
+    args = {"n_resblocks": 2, "n_feats": 8}
+    small = methods.create("edsr-baseline", scale=4, **args)
+    path = tmp_path / "final.pt"
+    torch.save({"format": TRAINED_FORMAT, "method": "edsr-baseline", "scale": 4,
+                "model_args": args, "state_dict": small.state_dict()}, path)
+    assert param_count("edsr-baseline", 4, str(path)) == methods.count_params(small)
+    assert param_count("edsr-baseline", 4) == 1_517_595  # the paper configuration, built
+    assert param_count("edsr-baseline", 4, str(path)) < 100_000
