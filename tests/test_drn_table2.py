@@ -100,3 +100,22 @@ def test_nearest_row_reproduces_the_published_set5_value(tmp_path: Path) -> None
         assert abs(measured - published) <= tol
     # a network row keeps its reason
     assert cells[("EDSR", "set5", "psnr")].status == "not-reproducible"
+
+
+@needs_data
+def test_a_drn_adapt_checkpoint_is_scored_on_lr_of_its_rows_degradation(tmp_path: Path) -> None:
+    from bench.reproduce import parse_checkpoint
+    from bench.results import stored_summaries
+
+    torch.manual_seed(0)
+    ckpt = tmp_path / "adapt.pt"
+    torch.save(methods.create("drn-adapt", scale=8).state_dict(), ckpt)  # random weights
+    rep = reproduce("drn2020-table2", DATA, tmp_path / "res", progress=False, sensitivity=False,
+                    datasets=["set5"], checkpoints=[parse_checkpoint(f"DRN-Adapt:degradation=bd@x8={ckpt}")])
+    cells = {(c.label, c.setting, c.metric): c for c in rep.cells if c.dataset == "set5"}
+    bd = cells[("DRN-Adapt", "degradation=bd", "psnr")]
+    assert bd.protocol == "matlab-y-bd@1" and bd.reproduced is not None
+    assert cells[("DRN-Adapt", "degradation=nearest", "psnr")].reproduced is None  # no weights
+    fps = {s["key"]["protocol_fingerprint"] for _, s in stored_summaries(tmp_path / "res")
+           if s["key"]["method"] == "drn-adapt"}
+    assert fps == {get_protocol("matlab-y-bd").fingerprint}
