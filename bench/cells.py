@@ -130,17 +130,19 @@ def recipe_hint(row: Row, scale: int) -> str:
 
 # ---- the store, indexed -------------------------------------------------------------------
 
-def _index(root: Path, spec: TableSpec) -> dict[tuple[str, str, str, int], dict[str, Any]]:
-    """Best matching summary per (method, weights sha256, dataset, scale) for the table's
-    protocol, plain inference and the current numeric core."""
+def _index(root: Path, spec: TableSpec) -> dict[tuple[str, str, str, int, str], dict[str, Any]]:
+    """Best matching summary per (method, weights sha256, dataset, scale, protocol
+    fingerprint) for the table's protocols, plain inference and the current numeric core."""
     plain = InferenceOptions().__dict__
-    best: dict[tuple[str, str, str, int], dict[str, Any]] = {}
+    best: dict[tuple[str, str, str, int, str], dict[str, Any]] = {}
+    fingerprints = {p.fingerprint for p in spec.protocols()}
     for folder, s in stored_summaries(root):
         k = s["key"]
-        if (k.get("protocol_fingerprint") != spec.protocol.fingerprint
+        if (k.get("protocol_fingerprint") not in fingerprints
                 or k.get("core_version") != _protocol.NUMERIC_CORE_VERSION or k.get("options") != plain):
             continue
-        ident = (k["method"], s.get("weights_sha256", "none"), k["dataset"].lower(), int(k["scale"]))
+        ident = (k["method"], s.get("weights_sha256", "none"), k["dataset"].lower(), int(k["scale"]),
+                 k["protocol_fingerprint"])
         s = {**s, "result_dir": str(folder)}
         # the result holding most of the table's metrics wins (a PSNR/SSIM-only run must not
         # hide one that also has LPIPS), then the newest
@@ -152,14 +154,14 @@ def _index(root: Path, spec: TableSpec) -> dict[tuple[str, str, str, int], dict[
 
 
 def _result_for(row: Row, card: methods.MethodCard, ds: str, scale: int,
-                stored: dict[tuple[str, str, str, int], dict[str, Any]],
-                bindings: dict[str, dict[str, str]]) -> dict[str, Any] | None:
+                stored: dict[tuple[str, str, str, int, str], dict[str, Any]],
+                bindings: dict[str, dict[str, str]], fingerprint: str) -> dict[str, Any] | None:
     if not card.trainable:
-        return stored.get((card.name, "none", ds, scale))
+        return stored.get((card.name, "none", ds, scale, fingerprint))
     b = bindings.get(binding_key(row, scale))
     if b is None or b.get("method") != card.name:
         return None  # a trained row shows only the weights reproduce was given for it
-    return stored.get((card.name, b["weights_sha256"], ds, scale))
+    return stored.get((card.name, b["weights_sha256"], ds, scale, fingerprint))
 
 
 def table_cells(spec: TableSpec, root: Path,
@@ -196,7 +198,9 @@ def table_cells(spec: TableSpec, root: Path,
                                   pub.text, status=NOT_REPRODUCIBLE, protocol="built model",
                                   reason=row.reason, setting=row.setting))
             for ds in spec.datasets:
-                result = _result_for(row, card, ds, scale, stored, bindings) if card else None
+                proto = spec.protocol_for(row.setting)
+                result = (_result_for(row, card, ds, scale, stored, bindings, proto.fingerprint)
+                          if card else None)
                 for metric in spec.metrics:
                     if metric == "params_m":
                         continue
@@ -205,7 +209,7 @@ def table_cells(spec: TableSpec, root: Path,
                         continue  # not printed and nothing to show
                     cell = Cell(spec.id, row.label, card.name if card else None, ds, scale, metric,
                                 pub.value if pub else None, pub.text if pub else "-",
-                                protocol=spec.protocol.id, setting=row.setting)
+                                protocol=proto.id, setting=row.setting)
                     if card is None:
                         cell.status, cell.reason = NOT_REPRODUCIBLE, row.reason or (
                             "not in the srrepro registry (no architecture or weights to evaluate)")

@@ -12,6 +12,7 @@ from bench.errors import DataError
 from bench.metrics.psnr import psnr
 from bench.metrics.ssim import ssim
 from bench.ops.color import rgb_to_luma, rgb_to_y
+from bench.ops.degrade import bd_down, nearest_down
 from methods.imresize import imresize
 from bench.protocol import Protocol
 
@@ -80,6 +81,11 @@ def prepare(hr: Tensor, scale: int, protocol: Protocol, name: str = "image") -> 
         hr = _y_plane(hr, protocol)
     if protocol.lr_resize == "pil-bicubic":
         return hr, _pil_downscale(hr, scale)
+    if protocol.lr_resize == "matlab-nearest":  # pixel selection: stays on the 8-bit grid
+        return hr, nearest_down(hr[None], scale)[0].clone()
+    if protocol.lr_resize == "bd":  # blurred in [0, 1] and rounded to 8 bits as imfilter does
+        lr = bd_down(hr[None] / 255, scale)[0] * 255
+        return hr, quantize(lr) if protocol.lr_quantize else lr
     lr = imresize(hr, scale=1.0 / scale)
     if protocol.lr_quantize:
         lr = quantize(lr)

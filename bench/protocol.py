@@ -54,7 +54,10 @@ class Protocol:
             (Keys a=-0.5, antialiased kernel, symmetric borders, float64);
             "pil-bicubic" = Pillow ``Image.resize(BICUBIC)`` on the uint8 image (also
             antialiased, a=-0.5, rounded to uint8 by Pillow itself), as Python pipelines
-            that build LR with PIL do.
+            that build LR with PIL do. "matlab-nearest" = MATLAB ``imresize(hr, 1/s,
+            'nearest')`` (pixel ``s·i + ⌊s/2⌋``); "bd" = Gaussian blur (σ = 1.6, 8-bit
+            ``imfilter`` replicate) then decimation, the BD degradation
+            (``bench.ops.degrade``; DRN-Adapt's Table 2).
         lr_quantize: round the LR image to uint8 (as saving it to PNG does).
         sr_quantize: clamp the SR output to [0,255] and round to uint8.
         channel: "y" (BT.601 luminance) or "rgb".
@@ -94,7 +97,7 @@ class Protocol:
 
     def __post_init__(self) -> None:
         allowed = {"pipeline": {"rgb-first", "y-first"},
-                   "lr_resize": {"matlab-bicubic", "pil-bicubic"}, "channel": {"y", "rgb"},
+                   "lr_resize": {"matlab-bicubic", "pil-bicubic", "matlab-nearest", "bd"}, "channel": {"y", "rgb"},
                    "y_source": {"bt601-studio"}, "y_rounding": {"uint8", "float"},
                    "grayscale": {"luma", "gray3"}, "ssim_channel": {None, "rgb"},
                    "aggregate": {"mean-per-image"}}
@@ -203,6 +206,14 @@ _register(Protocol(
     name="matlab-y-pil", version=1, lr_resize="pil-bicubic",
     description="as matlab-y, but LR made with Pillow's bicubic resize on the uint8 image "
                 "(Python data pipelines)"))
+_register(Protocol(
+    name="matlab-y-nearest", version=1, lr_resize="matlab-nearest", grayscale="gray3",
+    description="as matlab-y-gray3, but LR made with MATLAB imresize(hr, 1/s, 'nearest'): the "
+                "Nearest degradation of DRN-Adapt's Table 2"))
+_register(Protocol(
+    name="matlab-y-bd", version=1, lr_resize="bd", grayscale="gray3",
+    description="as matlab-y-gray3, but LR made with the BD degradation (Gaussian blur "
+                "sigma 1.6, 8-bit, then decimation): DRN-Adapt's Table 2"))
 _register(Protocol(
     name="matlab-y-border0", version=1, border=0,
     description="as matlab-y, but no border is cropped before the metrics"))

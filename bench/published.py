@@ -65,6 +65,16 @@ class TableSpec:
     source: str = ""
     layout: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_LAYOUT))
     footnotes: tuple[str, ...] = ()  # protocol and reading notes printed under the table
+    # rows whose setting names another task (e.g. "degradation=nearest") use that protocol
+    setting_protocols: dict[str, Protocol] = field(default_factory=dict)
+
+    def protocol_for(self, setting: str = "") -> Protocol:
+        """The protocol of a row with ``setting`` (the table's own unless the spec maps it)."""
+        return self.setting_protocols.get(setting, self.protocol)
+
+    def protocols(self) -> tuple[Protocol, ...]:
+        """Every protocol a cell of this table is computed under."""
+        return (self.protocol, *self.setting_protocols.values())
 
     def value(self, label: str, dataset: str, scale: int, metric: str,
               setting: str = "") -> PublishedValue | None:
@@ -112,7 +122,9 @@ def load_table(table_id: str, reports_dir: Path = REPORTS_DIR) -> TableSpec:
         rows=tuple(Row(r["label"], r.get("method"), r.get("reason", ""),
                        str(r.get("setting") or ""), r.get("recipe") or "") for r in doc["rows"]),
         published=_read_published(reports_dir / "published" / doc["published"]),
-        layout=layout, footnotes=tuple(doc.get("footnotes") or ()))
+        layout=layout, footnotes=tuple(doc.get("footnotes") or ()),
+        setting_protocols={str(k): get_protocol(v)
+                           for k, v in (doc.get("setting_protocols") or {}).items()})
 
 
 @dataclass(frozen=True)

@@ -156,6 +156,10 @@ def render_html(rep: "Reproduction", index_href: str | None = None) -> str:
                      # a rule above each new outer group (scale, dataset...), as papers print
                      "group_start": len(hdrs) > 1 and hdrs[0]["start"] and body != []})
     rounding = sorted({v.decimals for v in spec.published if v.metric == "ssim"})
+    # the sensitivity columns: protocols the parameter-free rows were scored under
+    # (other-degradation protocols such as matlab-y-nearest are not among them)
+    shown = [p for p in PROTOCOLS.values()
+             if any(p.id in e["protocols"] for e in rep.sensitivity or [])]
     return env.get_template("table.html.j2").render(
         spec=spec, index_href=index_href, body=body, col_heads=column_headers(grid, _title),
         row_axes=[AXIS_TITLES[a] for a in grid.row_axes], notes=notes.items,
@@ -165,8 +169,8 @@ def render_html(rep: "Reproduction", index_href: str | None = None) -> str:
         protocol=spec.protocol.to_dict() | {"description": spec.protocol.description},
         ds_names={d: get_manifest(d).name for d in spec.datasets},
         ssim_decimals=rounding[0] if rounding else None, footnotes=spec.footnotes,
-        sensitivity=rep.sensitivity, protocol_ids=[p.id for p in PROTOCOLS.values()],
-        protocols=list(PROTOCOLS.values()), fmt=_fmt, version=__version__, commit=git_commit(),
+        sensitivity=rep.sensitivity, protocol_ids=[p.id for p in shown],
+        protocols=shown, fmt=_fmt, version=__version__, commit=git_commit(),
         lower_better=[metric_info(m).display for m in spec.metrics
                       if not metric_info(m).higher_is_better and m != "params_m"])
 

@@ -94,13 +94,14 @@ def _dataset_status(name: str, root: Path | None) -> str:
         return str(e)
 
 
-def _request(method: str, ds: str, scale: int, spec: TableSpec, weights: str | None) -> EvalRequest:
+def _request(method: str, ds: str, scale: int, spec: TableSpec, weights: str | None,
+             setting: str = "") -> EvalRequest:
     """One evaluation of the table; asks for the table's metrics when the evaluator takes a
     metric list (builds where it computes more than PSNR/SSIM)."""
     extra: dict[str, Any] = {}
     if "metrics" in {f.name for f in fields(EvalRequest)}:
         extra["metrics"] = tuple(m for m in spec.metrics if m in evaluator_metrics())
-    return EvalRequest(method, ds, scale, spec.protocol, weights=weights, **extra)
+    return EvalRequest(method, ds, scale, spec.protocol_for(setting), weights=weights, **extra)
 
 
 def reproduce(table_id: str, data_root: Path | None = None, results_dir: Path | None = None,
@@ -150,7 +151,7 @@ def reproduce(table_id: str, data_root: Path | None = None, results_dir: Path | 
                 reason = wreason or ds_status[ds]
                 if not reason:
                     try:
-                        r = evaluate(_request(card.name, ds, scale, spec, weights), data_root,
+                        r = evaluate(_request(card.name, ds, scale, spec, weights, row.setting), data_root,
                                      results_dir, progress=progress)
                         if card.trainable:
                             bindings[binding_key(row, scale)] = {
@@ -177,7 +178,8 @@ def protocol_sensitivity(spec: TableSpec, data_root: Path | None, results_dir: P
     which protocol the paper used."""
     out = []
     for row in spec.rows:
-        if not row.method or methods.get_card(row.method).trainable:
+        if (not row.method or methods.get_card(row.method).trainable
+                or row.setting in spec.setting_protocols):  # another task: no bicubic-LR variants
             continue
         protocols = applicable(row.method)
         metrics = [m for m in spec.metrics if m in ("psnr", "ssim")]  # what protocols change

@@ -15,9 +15,13 @@ from bench.protocol import DEFAULT, PROTOCOLS, Protocol
 
 
 def applicable(method: str) -> list[Protocol]:
-    """Every named protocol ``method`` can run under (y-first: parameter-free methods only)."""
+    """Every named protocol ``method`` can run under (y-first: parameter-free methods only).
+
+    Protocols with another degradation (Nearest, BD LR) pose a different task, not another
+    way to score the bicubic one, so they are left out."""
     exact = methods.get_card(method).exact_float64
-    return [p for p in PROTOCOLS.values() if exact or p.pipeline != "y-first"]
+    return [p for p in PROTOCOLS.values() if (exact or p.pipeline != "y-first")
+            and p.lr_resize in ("matlab-bicubic", "pil-bicubic")]
 
 
 def differences(p: Protocol, base: Protocol = DEFAULT) -> dict[str, Any]:

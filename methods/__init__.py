@@ -12,6 +12,7 @@ from methods import (  # noqa: F401
                               drn2018,
                               edsr,
                               gradient_branch,
+                              nearest,
                               rrdbnet,
                               srresnet,
 )

@@ -23,7 +23,7 @@ CORE_SOURCES = {
     "bench/metrics/_common.py": "a8d4b75168eac545",
     "bench/metrics/psnr.py": "725079622deab796",
     "bench/metrics/ssim.py": "876f0304331649ff",
-    "bench/pipeline.py": "9cb939f9c04dbec3",
+    "bench/pipeline.py": "eb47c0ffd60b8e33",
     "bench.sources.ModelSource.sr": "15d497879fe24f16",
 }
 

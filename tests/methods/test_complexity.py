@@ -79,6 +79,12 @@ def test_bicubic_has_no_params_and_counts_its_resize_matrix_products():
     assert rep["scale"] == 4
 
 
+def test_nearest_has_no_params_and_no_multiply_adds():
+    # pixel replication copies values: nothing for a conv/matmul counter to count
+    rep = complexity_report(methods.create("nearest", scale=4))
+    assert rep["params"] == 0 and rep["macs_lr256"] == 0 and rep["out_size_720p"] == (720, 1280)
+
+
 def test_meta_count_is_cheap_and_leaves_the_model_alone():
     torch.manual_seed(0)
     net = nn.Sequential(nn.Conv2d(3, 64, 3, padding=1), nn.Conv2d(64, 64, 3, padding=1)).train()
@@ -152,7 +158,8 @@ def test_module_hooks_by_hand_and_every_generator_is_covered():
     want = (5 * 6 * 8 * (4 // 2) * 9) + (5 * 6 * 8 * 2 * 4) + 2 * 10 * 12 * 5
     assert count_module_macs(net, (1, 4, 5, 6)) == want == count_macs(net, (1, 4, 5, 6))
     # a new generator must be put in one of the two lists above (or explained)
-    assert set(methods.list_methods()) == {*MODULE_ONLY, "gradunet-gan", "spsr", "bicubic"}
+    assert set(methods.list_methods()) == {*MODULE_ONLY, "gradunet-gan", "spsr", "bicubic",
+                                           "nearest"}
 
 
 def test_trainable_parameters_exclude_frozen_ones():

@@ -156,7 +156,7 @@ def residual_ratio(block: nn.Module, branch: Any, x: Tensor) -> float:
 # ------------------------------------------------------------------------------------------
 
 COVERED = {
-    "bicubic", "edsr", "edsr-baseline", "drn-s", "drn-l", "drn-s-dual", "drn-l-dual",
+    "bicubic", "nearest", "edsr", "edsr-baseline", "drn-s", "drn-l", "drn-s-dual", "drn-l-dual",
     "drn-adapt", "drn2018", "srresnet", "srgan-dp", "srresnet-bn", "srgan",
     "srgan-discriminator", "rrdbnet", "esrgan", "esrgan-dp", "spsr", "gradunet-gan",
     "gradient-map", "vgg128-discriminator", "gradient-discriminator",
@@ -166,6 +166,17 @@ COVERED = {
 
 def test_every_registered_card_has_its_defaults_checked_here() -> None:
     assert set(list_methods(kind=None)) == COVERED
+
+
+def test_nearest_is_matlab_nearest_for_integer_scales() -> None:
+    # MATLAB imresize(lr, s, 'nearest'): output pixel i (0-based) sits at u = (i + 0.5)/s - 0.5
+    # and reads LR pixel floor(u + 0.5) = floor((i + 0.5)/s), i.e. floor(i/s) for integer s
+    s = 3
+    lr = torch.arange(20.0).view(1, 1, 4, 5)
+    sr = methods.create("nearest", scale=s)(lr)
+    idx_h = [int((i + 0.5) / s) for i in range(12)]
+    idx_w = [int((i + 0.5) / s) for i in range(15)]
+    assert torch.equal(sr[0, 0], lr[0, 0][idx_h][:, idx_w])
 
 
 # ------------------------------------------------------------------------------------------
