@@ -223,8 +223,11 @@ def build(recipe: dict[str, Any], ctx: Context) -> Parts:
         optimizers["generator_pre"] = opt_pre
         schedulers["generator_pre"] = ctx.scheduler(opt_pre, "sched_pre")
 
-    d_main, d_grad = d_nets["discriminator"], d_nets.get("grad_discriminator")
-    g_main, g_grad = d_plain["discriminator"], d_plain.get("grad_discriminator")
+    # the DP objective takes one discriminator, the gradient-branch one also takes D_GM
+    names = ("discriminator",) if g["objective"] == "dp" else ("discriminator",
+                                                                "grad_discriminator")
+    d_args = tuple(d_nets.get(n) for n in names)  # D update: DDP-wrapped (grads averaged)
+    g_args = tuple(d_plain.get(n) for n in names)  # G update: unwrapped critics
 
     def set_d_trainable(flag: bool) -> None:
         for p in d_params:
@@ -246,17 +249,11 @@ def build(recipe: dict[str, Any], ctx: Context) -> Parts:
         with ctx.autocast():
             out = net(lr)
         out = tuple(o.float() for o in out) if isinstance(out, tuple) else out.float()
-        if g["objective"] == "dp":
-            g_loss, logs = objective.generator_loss(out, hr, g_main)
-        else:
-            g_loss, logs = objective.generator_loss(out, hr, g_main, g_grad)
+        g_loss, logs = objective.generator_loss(out, hr, *g_args)
         ctx.update(g_loss, opt_g)
         set_d_trainable(True)
         detached = tuple(o.detach() for o in out) if isinstance(out, tuple) else out.detach()
-        if g["objective"] == "dp":
-            d_loss, d_logs = objective.discriminator_loss(detached, hr, d_main)
-        else:
-            d_loss, d_logs = objective.discriminator_loss(detached, hr, d_main, d_grad)
+        d_loss, d_logs = objective.discriminator_loss(detached, hr, *d_args)
         ctx.update(d_loss, opt_d)
         return {**logs, **d_logs}
 
