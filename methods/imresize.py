@@ -11,7 +11,9 @@ resized first (height first when equal). Computation is float64 by default, as M
 Each 1-D pass is a product with an ``out×in`` matrix holding those weights (BLAS-fast);
 ``contributions`` exposes the taps themselves for tests and inspection. When every value
 the two passes can produce is exact in float64 (8-bit input, dyadic weights: x2, x4, x8),
-the products skip the matrix's zero band (same bits, a fraction of the work).
+any order of work gives MATLAB's bits, so the products skip the matrix's zero band, the
+column pass runs on the smaller of the two images and the first pass runs in float32 when
+it is exact there too (same bits, a fraction of the work).
 """
 from __future__ import annotations
 
@@ -67,8 +69,9 @@ def resize_matrix(in_len: int, out_len: int, scale: float, antialias: bool = Tru
     return m.scatter_add_(1, idx, w)
 
 
-def _matrix(in_len: int, out_len: int, scale: float, antialias: bool, like: Tensor) -> Tensor:
-    return resize_matrix(in_len, out_len, scale, antialias).to(device=like.device, dtype=like.dtype)
+def _matrix(in_len: int, out_len: int, scale: float, antialias: bool, device: torch.device,
+            dtype: torch.dtype) -> Tensor:
+    return resize_matrix(in_len, out_len, scale, antialias).to(device=device, dtype=dtype)
 
 
 # output rows per block of a banded pass
@@ -117,22 +120,44 @@ def _banded(x: Tensor, m: Tensor, blocks: tuple[tuple[int, int, int, int], ...],
     return out
 
 
-def _exact_band(x: Tensor, first: tuple[int | None, int, tuple],
-                second: tuple[int | None, int, tuple]) -> bool:
-    """True when both passes can only compute exact values, so any order of summation
-    (dense BLAS or banded) gives the same bits: float64 integer-valued input, dyadic
-    weights, and magnitude bits + fraction bits of every partial sum within the 53-bit
-    significand (|x| < 2^a, row sums of |w| < 2^b1, 2^b2; values multiples of 2^-(k1+k2))."""
-    if x.dtype != torch.float64 or x.device.type == "meta" or first[0] is None \
-            or second[0] is None:
-        return False  # (meta: no values to check; shape-only runs count the dense products)
-    if not (first[2] or second[2]):
-        return False  # nothing to gain
-    peak = float(x.abs().max()) if x.numel() else 0.0
-    if not math.isfinite(peak) or not torch.equal(x, torch.trunc(x)):
+def _value_bits(x: Tensor) -> int | None:
+    """``a`` such that every value of ``x`` is an integer with ``|v| < 2^a``; None when
+    that is not known (non-integer values, non-float64 floats, meta tensors, empty)."""
+    if x.device.type == "meta" or not x.numel():
+        return None  # (meta: no values to check; shape-only runs count the dense products)
+    if x.dtype == torch.uint8:
+        return 8  # the common case, known from the type: no pass over the image
+    if x.is_floating_point():
+        if x.dtype != torch.float64:
+            return None
+        peak = float(x.abs().max())
+        if not math.isfinite(peak) or not torch.equal(x, torch.trunc(x)):
+            return None
+    elif x.dtype == torch.bool or x.is_complex():
+        return None
+    else:
+        lo, hi = torch.aminmax(x)
+        peak = float(max(abs(int(lo)), abs(int(hi))))
+    return math.ceil(math.log2(peak + 1))
+
+
+def _exact_passes(bits: int | None, first: tuple[int | None, int, tuple],
+                  second: tuple[int | None, int, tuple]) -> bool:
+    """True when both passes, in this order, can only compute exact values, so any order of
+    summation (dense BLAS or banded) gives the same bits: integer input below ``2^bits``,
+    dyadic weights, and magnitude bits + fraction bits of every partial sum within the
+    53-bit significand (row sums of |w| < 2^b1, 2^b2; values multiples of 2^-(k1+k2))."""
+    if bits is None or first[0] is None or second[0] is None:
         return False
-    magnitude = math.ceil(math.log2(peak + 1)) + first[1] + second[1]
-    return magnitude + first[0] + second[0] <= 52
+    return bits + first[1] + second[1] + first[0] + second[0] <= 52
+
+
+def _float32_exact(bits: int, first: tuple[int | None, int, tuple], like: Tensor) -> bool:
+    """True when the first pass is also exact in float32 (24-bit significand) and float32
+    products are IEEE single precision here (CPU; no TF32/bf16 shortcuts allowed)."""
+    assert first[0] is not None
+    return (like.device.type == "cpu" and torch.get_float32_matmul_precision() == "highest"
+            and bits + first[1] + first[0] <= 23)
 
 
 def imresize(x: Tensor, scale: float | None = None, size: tuple[int, int] | None = None,
@@ -140,7 +165,8 @@ def imresize(x: Tensor, scale: float | None = None, size: tuple[int, int] | None
     """Resize the last two dims (H, W) of ``x`` like MATLAB ``imresize(x, scale, 'bicubic')``.
 
     Args:
-        x: tensor of shape (..., H, W); integer tensors are computed in float64.
+        x: tensor of shape (..., H, W); integer tensors are resized as float64 values (uint8
+            is the fast path: its values are known to be 8-bit integers without a check).
         scale: one factor for both dims (MATLAB's scalar form); output size is
             ``ceil(scale·H) × ceil(scale·W)``.
         size: output (H, W) instead of ``scale``; per-dim scales are then ``out/in``.
@@ -153,8 +179,6 @@ def imresize(x: Tensor, scale: float | None = None, size: tuple[int, int] | None
         raise ValueError("imresize: give exactly one of scale or size")
     if x.dim() < 2:
         raise ValueError(f"imresize: expected a tensor (..., H, W), found shape {tuple(x.shape)}")
-    if not x.is_floating_point():
-        x = x.to(torch.float64)
     h, w = x.shape[-2:]
     if size is not None:
         out_h, out_w = size
@@ -167,20 +191,35 @@ def imresize(x: Tensor, scale: float | None = None, size: tuple[int, int] | None
         out_h, out_w = math.ceil(h * scale), math.ceil(w * scale)
     # MATLAB resizes along the dimension with the smallest scale first (stable: H first).
     # Both passes are linear, so the order only matters through floating-point rounding.
-    mh = _matrix(h, out_h, scales[0], antialias, x)
-    mw = _matrix(w, out_w, scales[1], antialias, x)
     sh = pass_structure(h, out_h, scales[0], antialias)
     sw = pass_structure(w, out_w, scales[1], antialias)
-    if _exact_band(x, sh, sw):
-        # exact arithmetic (x2/x4/x8 on 8-bit values): the band skips the zero weights
-        # and gives the dense product's bits for a fraction of the work on large images
+    bits = _value_bits(x)
+    # Exact arithmetic (x2/x4/x8 on 8-bit values) gives MATLAB-order bits whatever the
+    # order, precision or grouping, so: the column pass (strided, slow) runs on the smaller
+    # image, the first pass in float32 where that is still exact, and the products skip
+    # the matrices' zero band.
+    cols_first = out_h > h
+    first, second = (sw, sh) if cols_first else (sh, sw)
+    if (first[2] or second[2]) and _exact_passes(bits, first, second):
+        assert bits is not None
+        f64, dtype = torch.float64, torch.float32 if _float32_exact(bits, first, x) else torch.float64
+        t = x.to(dtype, memory_format=torch.contiguous_format)
+        mh = _matrix(h, out_h, scales[0], antialias, x.device, f64 if cols_first else dtype)
+        mw = _matrix(w, out_w, scales[1], antialias, x.device, dtype if cols_first else f64)
+
         def rows(t: Tensor) -> Tensor:
             return _banded(t, mh, sh[2], -2) if sh[2] else torch.matmul(mh, t)
 
         def cols(t: Tensor) -> Tensor:
             return _banded(t, mw, sw[2], -1) if sw[2] else torch.matmul(t, mw.T)
 
-        return cols(rows(x)) if scales[0] <= scales[1] else rows(cols(x))
+        if cols_first:
+            return rows(cols(t).to(torch.float64))
+        return cols(rows(t).to(torch.float64))
+    if not x.is_floating_point():
+        x = x.to(torch.float64)
+    mh = _matrix(h, out_h, scales[0], antialias, x.device, x.dtype)
+    mw = _matrix(w, out_w, scales[1], antialias, x.device, x.dtype)
     if scales[0] <= scales[1]:
         return torch.matmul(torch.matmul(mh, x), mw.T)
     return torch.matmul(mh, torch.matmul(x, mw.T))

@@ -18,12 +18,12 @@ from tests.conftest import ROOT
 
 RECORDED_VERSION = 3
 CORE_SOURCES = {
-    "methods/imresize.py": "65160e19d96db9ca",
+    "methods/imresize.py": "04e52f2b5af0c391",
     "bench/ops/color.py": "804ba73118998fd3",
     "bench/metrics/_common.py": "a8d4b75168eac545",
     "bench/metrics/psnr.py": "725079622deab796",
     "bench/metrics/ssim.py": "876f0304331649ff",
-    "bench/pipeline.py": "eb47c0ffd60b8e33",
+    "bench/pipeline.py": "f39d00213524fbcc",
     "bench.sources.ModelSource.sr": "15d497879fe24f16",
 }
 

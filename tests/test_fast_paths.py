@@ -150,6 +150,69 @@ def test_band_is_taken_exactly_when_the_arithmetic_is_exact(monkeypatch):
     assert imr.pass_structure(40, 10, 0.25)[2] == ()  # small: the band would not pay
 
 
+@pytest.mark.parametrize("h,w", [(321, 481), (130, 64)])
+def test_imresize_of_every_integer_input_type_equals_the_dense_float64_products(h, w):
+    """uint8 (no value check, float32 first pass), other integer types, strided views and
+    both pass orders give the bits of MATLAB's order in float64."""
+    from methods.imresize import imresize
+
+    g = torch.Generator().manual_seed(w)
+    x8 = torch.randint(0, 256, (3, h, w), generator=g, dtype=torch.uint8)
+    inputs = {"uint8": x8, "uint8 HWC view": x8.permute(1, 2, 0).contiguous().permute(2, 0, 1),
+              "int16 signed": x8.to(torch.int16) - 128, "float64": x8.double()}
+    for scale in (1 / 8, 1 / 4, 1 / 3, 1 / 2, 2, 3, 4, 8):
+        for name, x in inputs.items():
+            got = imresize(x, scale=scale)
+            assert got.dtype == torch.float64, name
+            assert torch.equal(got, _dense_imresize(x.double(), scale)), (name, scale)
+
+
+def _first_pass_dtypes(monkeypatch, x: torch.Tensor, scale: float) -> list[torch.dtype]:
+    import methods.imresize as imr
+
+    seen: list[torch.dtype] = []
+    real = imr._banded
+    monkeypatch.setattr(imr, "_banded", lambda t, *a: seen.append(t.dtype) or real(t, *a))
+    imr.imresize(x, scale=scale)
+    return seen
+
+
+def test_float32_first_pass_only_where_float32_is_exact(monkeypatch):
+    g = torch.Generator().manual_seed(1)
+    x = torch.randint(0, 256, (3, 800, 800), generator=g, dtype=torch.uint8)
+    # x4 down: 8 value bits + 1 sum bit + 12 fraction bits = 21 <= 23: float32, then float64
+    assert _first_pass_dtypes(monkeypatch, x, 1 / 4) == [torch.float32, torch.float64]
+    # x8 down needs 8 + 1 + 16 = 25 bits: float64 throughout
+    assert _first_pass_dtypes(monkeypatch, x, 1 / 8) == [torch.float64, torch.float64]
+    # upscaling: the column pass first, on the small image
+    assert _first_pass_dtypes(monkeypatch, x[..., :100, :100], 4) == [torch.float32, torch.float64]
+    # integer-valued float64 is checked and qualifies; non-integers do not take the band
+    assert _first_pass_dtypes(monkeypatch, x.double(), 1 / 4)[0] == torch.float32
+    assert _first_pass_dtypes(monkeypatch, x.double() + 0.5, 1 / 4) == []
+    before = torch.get_float32_matmul_precision()
+    try:  # a user who allows TF32/bf16 float32 products: the float32 pass is not exact
+        torch.set_float32_matmul_precision("high")
+        assert _first_pass_dtypes(monkeypatch, x, 1 / 4) == [torch.float64, torch.float64]
+    finally:
+        torch.set_float32_matmul_precision(before)
+
+
+@pytest.mark.parametrize("protocol", ["matlab-y", "matlab-y-yfirst", "float-y", "matlab-y-pil",
+                                      "matlab-y-nearest", "matlab-y-bd"])
+def test_prepare_from_uint8_pixels_equals_prepare_from_float64(protocol):
+    from bench.pipeline import pixel_view, prepare
+    from bench.protocol import get_protocol
+
+    rng = np.random.default_rng(3)
+    arr = rng.integers(0, 256, (203, 157, 3), dtype=np.uint8)  # odd sizes: mod-crop at x4 and x8
+    arr.setflags(write=False)  # as decoded images are
+    for scale in (4, 8):
+        hr8, lr8 = prepare(pixel_view(arr), scale, get_protocol(protocol))
+        hr, lr = prepare(to_tensor(arr), scale, get_protocol(protocol))
+        assert hr8.dtype == lr8.dtype == torch.float64 and hr8.is_contiguous()
+        assert torch.equal(hr8, hr) and torch.equal(lr8, lr), (protocol, scale)
+
+
 @needs_data
 def test_a_psnr_ssim_run_imports_no_heavy_package(tmp_path):
     import subprocess
