@@ -27,7 +27,7 @@ from bench.data.datasets import DatasetManifest, get_manifest, image_paths, veri
 from bench.data.images import load_image
 from bench.errors import ProtocolError, ResultError, SRReproError
 from bench.paths import results_root
-from bench.pipeline import check_size, measure, prepare, quantize, to_tensor
+from bench.pipeline import check_size, measure, pixel_view, prepare, quantize
 from bench import distributed
 from bench import protocol as _protocol
 from bench.protocol import PERCEPTUAL, PerceptualSpec, Protocol, get_protocol
@@ -312,7 +312,7 @@ def _run(items: list[tuple[str, Path]], targets: list[_Target], done: dict[str, 
         t_start = time.perf_counter()
         image = load_image(path)
         scored = verify_image(manifest, image, path, scale)
-        pixels = to_tensor(image.pixels)
+        pixels = pixel_view(image.pixels)  # uint8: prepare() converts once, LR skips the check
         out = []
         for signature, group in groups.items():
             wanted = [t for t in group if name not in done[t.key.digest]]
