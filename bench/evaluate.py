@@ -9,7 +9,6 @@ import os
 import re
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ from bench.data.atomic import atomic_write_bytes
 from bench.data.datasets import DatasetManifest, get_manifest, image_paths, verify_image
 from bench.data.images import load_image
 from bench.errors import ProtocolError, ResultError, SRReproError
+from bench.imagepool import image_pool, torch_threads
 from bench.paths import results_root
 from bench.pipeline import check_size, measure, pixel_view, prepare, quantize
 from bench import distributed
@@ -38,6 +38,8 @@ from methods.inference import DEFAULT_OVERLAP, amp_dtype, resolve_device
 from methods.progress import quiet as _quiet
 
 METRICS = ("psnr", "ssim")
+# below this many images, forking workers costs more than the GIL contention it avoids
+FORK_MIN_IMAGES = 8
 
 
 @dataclass(frozen=True)
@@ -307,7 +309,9 @@ def _run(items: list[tuple[str, Path]], targets: list[_Target], done: dict[str, 
     rank = dist.get_rank() if dist.is_initialized() else 0
     rank_suffix = f".rank{rank}" if rank else ""
 
-    def process(item: tuple[str, Path]) -> list[tuple[_Target, dict[str, Any]]]:
+    position = {id(t): i for i, t in enumerate(targets)}  # rows travel back by index
+
+    def process(item: tuple[str, Path]) -> list[tuple[int, dict[str, Any]]]:
         name, path = item
         t_start = time.perf_counter()
         image = load_image(path)
@@ -339,43 +343,33 @@ def _run(items: list[tuple[str, Path]], targets: list[_Target], done: dict[str, 
                 scored_sr = quantized if t.protocol.sr_quantize else sr
                 p, s = measure(scored_sr, hr, scale, t.protocol)
                 more = scorer.score(scored_sr, hr, scale, t.protocol) if scorer else {}
-                out.append((t, {"image": name, "psnr": p, "ssim": s, **more,
+                out.append((position[id(t)], {"image": name, "psnr": p, "ssim": s, **more,
                                 "height": hr.shape[-2],
                                 "width": hr.shape[-1], "gray": image.is_gray,
                                 "pixel_sha256": image.pixel_sha256, "scored_sha256": scored,
                                 "seconds": time.perf_counter() - t_start, "rank": rank}))
         return out
 
-    # Cheap per-image work (parameter-free methods, given SR images) runs on an image pool
-    # (decoding, hashing and torch ops release the GIL), each worker with one intra-op
-    # thread: no oversubscription, and torch's reductions (split by thread count) give the
-    # same last bits on every machine. Networks use torch's intra-op threads instead.
+    # Cheap per-image work (parameter-free methods, given SR images) runs on an image pool,
+    # each worker with one intra-op thread: no oversubscription, and torch's reductions
+    # (split by thread count) give the same last bits on every machine. Forked processes
+    # when there is enough work to repay the fork and no perceptual network would be copied
+    # into each worker. Networks use torch's intra-op threads instead.
     cheap = not (isinstance(source, ModelSource) and not source.exact)
     workers = max(1, min(4, os.cpu_count() or 1)) if cheap else 1
+    forked = len(items) >= FORK_MIN_IMAGES and not (scorer and scorer.metrics)
     try:
-        with _torch_threads(1 if cheap else None), \
-                ThreadPoolExecutor(max_workers=workers) as pool, \
+        with torch_threads(1 if cheap else None), \
+                image_pool(process, workers, processes=forked) as run, \
                 tqdm(total=total, initial=skipped, disable=_quiet(progress), leave=False,
                      desc=f"{source.method} {manifest.name} x{scale}") as bar:
-            for rows in pool.map(process, items):
-                for t, row in rows:
-                    t.folder.append(row, rank_suffix)
+            for rows in run(items):
+                for i, row in rows:
+                    targets[i].folder.append(row, rank_suffix)
                 bar.update(1)
     except SRReproError as e:
         return e
     return None
-
-
-@contextlib.contextmanager
-def _torch_threads(n: int | None) -> Iterator[None]:
-    """Run the block with ``n`` torch intra-op threads (None: leave as is)."""
-    before = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def save_png(image: torch.Tensor, path: Path) -> None:

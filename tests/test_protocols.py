@@ -14,6 +14,7 @@ from PIL import Image
 from bench.sources import ModelSource
 from bench.cli import main
 from bench.errors import ProtocolError
+import bench.evaluate as evaluate_module
 from bench.evaluate import EvalRequest, evaluate, evaluate_protocols
 from bench.protocol import DEFAULT, PROTOCOLS, get_protocol
 from bench.sensitivity import applicable
@@ -102,6 +103,8 @@ def test_one_pass_scores_every_protocol_exactly_as_separate_runs(tmp_path: Path,
         return real(*args, **kwargs)
 
     monkeypatch.setattr(ModelSource, "sr", counting)
+    # counted in this process: keep the image pool in threads (forked workers count apart)
+    monkeypatch.setattr(evaluate_module, "FORK_MIN_IMAGES", 10 ** 6)
     protocols = applicable("bicubic")
     together = evaluate_protocols(EvalRequest("bicubic", "set14", 4), protocols, DATA,
                                   tmp_path / "one", progress=False)
