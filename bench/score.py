@@ -20,6 +20,7 @@ from torch import Tensor
 from bench.data.images import load_image
 from bench.errors import DataError, SRReproError
 from bench.metrics.suite import CORE, NO_REFERENCE, parse_metrics, score_no_reference, unavailable
+from bench.imagepool import torch_threads
 from bench.pipeline import metric_views, to_tensor
 from bench.protocol import PERCEPTUAL, PerceptualSpec, Protocol, get_protocol
 
@@ -50,21 +51,22 @@ def score_files(images: list[Path], refs: list[Path] | None, metrics: str | tupl
     live = [m for m in wanted if m not in missing]
     protocol = get_protocol(_VIEW_PROTOCOL[channel])
     rows = []
-    for i, path in enumerate(images):
-        img = to_tensor(load_image(path).pixels)
-        row: dict[str, Any] = {"image": Path(path).name}
-        values: dict[str, float] = {}
-        if refs and any(m in FULL_REFERENCE for m in live):
-            ref = to_tensor(load_image(refs[i]).pixels)
-            if ref.shape[-2:] != img.shape[-2:]:
-                raise DataError(f"{path} is {img.shape[-1]}x{img.shape[-2]} but its reference "
-                                f"{refs[i]} is {ref.shape[-1]}x{ref.shape[-2]}: expected equal "
-                                f"sizes; crop or pass the matching reference")
-            values.update(_full_reference(img, ref, live, crop_border or 0, protocol, spec))
-        values.update(score_no_reference(img, [m for m in live if m in NO_REFERENCE], spec,
-                                         crop_border))
-        row.update({m: values.get(m) for m in wanted})
-        rows.append(row)
+    with torch_threads(1):  # as eval scores: its stored rows' bits, on any machine
+        for i, path in enumerate(images):
+            img = to_tensor(load_image(path).pixels)
+            row: dict[str, Any] = {"image": Path(path).name}
+            values: dict[str, float] = {}
+            if refs and any(m in FULL_REFERENCE for m in live):
+                ref = to_tensor(load_image(refs[i]).pixels)
+                if ref.shape[-2:] != img.shape[-2:]:
+                    raise DataError(f"{path} is {img.shape[-1]}x{img.shape[-2]} but its reference "
+                                    f"{refs[i]} is {ref.shape[-1]}x{ref.shape[-2]}: expected equal "
+                                    f"sizes; crop or pass the matching reference")
+                values.update(_full_reference(img, ref, live, crop_border or 0, protocol, spec))
+            values.update(score_no_reference(img, [m for m in live if m in NO_REFERENCE], spec,
+                                             crop_border))
+            row.update({m: values.get(m) for m in wanted})
+            rows.append(row)
     mean = {m: _mean([r[m] for r in rows]) for m in wanted}
     return {"metrics": list(wanted), "rows": rows, "mean": mean, "unavailable": missing,
             "crop_border": crop_border, "channel": channel,

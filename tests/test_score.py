@@ -12,6 +12,7 @@ from PIL import Image
 from bench.cli import main
 from bench.errors import DataError, SRReproError
 from bench.evaluate import EvalRequest, evaluate
+from bench.imagepool import torch_threads
 from bench.metrics.niqe import niqe
 from bench.score import score_files
 from tests.conftest import DATA, needs_data
@@ -69,8 +70,10 @@ def test_full_reference_reproduces_eval_rows(tmp_path: Path) -> None:
     r = evaluate(EvalRequest("bicubic", "set5", 4, metrics=("psnr", "ssim", "grad_psnr"),
                              save_sr=tmp_path / "sr"), DATA, tmp_path / "res", progress=False)
     names = [x["image"] for x in r["rows"]]
-    out = score_files([tmp_path / "sr" / n for n in names], [DATA / "Set5" / "HR" / n for n in names],
-                      "psnr,ssim,grad_psnr", crop_border=4, channel="y")
+    with torch_threads(2):  # eval scored with one thread: score must too, whatever the default
+        out = score_files([tmp_path / "sr" / n for n in names],
+                          [DATA / "Set5" / "HR" / n for n in names],
+                          "psnr,ssim,grad_psnr", crop_border=4, channel="y")
     for mine, stored in zip(out["rows"], r["rows"]):
         for m in ("psnr", "ssim", "grad_psnr"):
             assert mine[m] == stored[m], (mine["image"], m)
