@@ -21,8 +21,9 @@ from bench.errors import ProtocolError
 # bench/sources.ModelSource). Results made by another version are never reused. Bump it
 # when any number can change; tests/test_core_version.py fails when those files change, to
 # make that decision explicit.
-NUMERIC_CORE_VERSION = 3  # 2: bicubic resizes in the 0-255 domain (MATLAB ties); 3: parameter-free
-# methods and SR folders score with one torch thread (last bits no longer depend on the thread count)
+NUMERIC_CORE_VERSION = 4  # 2: bicubic resizes in the 0-255 domain (MATLAB ties); 3: parameter-free
+# methods and SR folders score with one torch thread (last bits no longer depend on the thread count);
+# 4: SSIM filters x² + y² as one moment (σx² + σy² rounds differently in the last bits)
 
 
 @dataclass(frozen=True)

@@ -22,19 +22,21 @@ def gaussian_window(size: int = 11, sigma: float = 1.5) -> Tensor:
     return g / g.sum()
 
 
-def _filter(x: Tensor, g: Tensor) -> Tensor:
+def _filter(x: Tensor, g: Tensor, out: Tensor | None = None,
+            scratch: Tensor | None = None) -> Tensor:
     """Separable 'valid' Gaussian filtering of (N, C, H, W), channels independent.
 
     A sum of shifted slices: about 4x faster than ``conv2d`` in float64 on CPU, and exact
-    to the same rounding.
+    to the same rounding. ``out`` (N, C, H-k+1, W-k+1) and ``scratch`` (N, C, H-k+1, W)
+    are optional buffers to fill instead of allocating.
     """
     k = g.numel()
     h, w = x.shape[-2:]
     taps = g.tolist()
-    y = x[..., 0:h - k + 1, :] * taps[0]
+    y = torch.mul(x[..., 0:h - k + 1, :], taps[0], out=scratch)
     for i in range(1, k):
         y.add_(x[..., i:h - k + 1 + i, :], alpha=taps[i])  # fused multiply-add, one pass
-    z = y[..., 0:w - k + 1] * taps[0]
+    z = torch.mul(y[..., 0:w - k + 1], taps[0], out=out)
     for i in range(1, k):
         z.add_(y[..., i:w - k + 1 + i], alpha=taps[i])
     return z
@@ -46,7 +48,8 @@ def ssim_map(pred: Tensor, target: Tensor, data_range: float = 255.0, window: in
 
     ``SSIM = ((2μxμy + C1)(2σxy + C2)) / ((μx² + μy² + C1)(σx² + σy² + C2))`` with
     ``C1 = (k1·R)²``, ``C2 = (k2·R)²`` and local statistics from an 11×11 Gaussian window
-    (σ = 1.5), population (not sample) covariances.
+    (σ = 1.5), population (not sample) covariances. Only the sum ``σx² + σy²`` enters, so
+    four moments are filtered: x, y, x² + y² and xy (σx² + σy² = F(x² + y²) − μx² − μy²).
     """
     x, y = pred.to(torch.float64), target.to(torch.float64)
     h, w = x.shape[-2:]
@@ -54,22 +57,35 @@ def ssim_map(pred: Tensor, target: Tensor, data_range: float = 255.0, window: in
         raise ValueError(f"ssim: image {h}x{w} is smaller than the {window}x{window} window")
     g = gaussian_window(window, sigma).to(x.device)
     c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
-    out_h = h - window + 1
-    out = torch.empty(*x.shape[:-2], out_h, w - window + 1, dtype=torch.float64, device=x.device)
-    # Strips of output rows: each strip's five moments stay in cache between the filter
-    # passes. Every map value is computed by the same operations in the same order as on
-    # the whole image, so the map (and its mean) is bit-identical for any strip height.
-    rows = max(1, STRIP_ELEMENTS // w)
+    n, c = x.shape[:2]
+    out_h, out_w = h - window + 1, w - window + 1
+    out = torch.empty(n, c, out_h, out_w, dtype=torch.float64, device=x.device)
+    # Strips of output rows: each strip's moments stay in cache between the filter passes,
+    # in buffers reused from strip to strip. Every map value is computed by the same
+    # operations in the same order as on the whole image, so the map (and its mean) is
+    # bit-identical for any strip height.
+    rows = min(out_h, max(1, STRIP_ELEMENTS // w))
+    moments = x.new_empty(n, 4 * c, rows + window - 1, w)
+    scratch = x.new_empty(n, 4 * c, rows, w)
+    stats = x.new_empty(n, 4 * c, rows, out_w)
     for r0 in range(0, out_h, rows):
         r1 = min(out_h, r0 + rows)
-        xs, ys = x[..., r0:r1 + window - 1, :], y[..., r0:r1 + window - 1, :]
-        # one batched filtering pass over the five moments
-        stats = _filter(torch.cat([xs, ys, xs * xs, ys * ys, xs * ys], dim=1), g)
-        mx, my, xx, yy, xy = stats.chunk(5, dim=1)
-        mx2, my2, mxy = mx * mx, my * my, mx * my
-        sx, sy, sxy = xx - mx2, yy - my2, xy - mxy
-        out[..., r0:r1, :] = ((2 * mxy + c1) * (2 * sxy + c2)) / ((mx2 + my2 + c1) * (sx + sy + c2))
+        m, k = r1 - r0, r1 - r0 + window - 1
+        xs, ys = x[..., r0:r0 + k, :], y[..., r0:r0 + k, :]
+        mom = moments[..., :k, :]
+        mom[:, :c] = xs
+        mom[:, c:2 * c] = ys
+        torch.mul(xs, xs, out=mom[:, 2 * c:3 * c]).addcmul_(ys, ys)
+        torch.mul(xs, ys, out=mom[:, 3 * c:])
+        f = _filter(mom, g, stats[..., :m, :], scratch[..., :m, :])
+        mx, my, sq, xy = f.chunk(4, dim=1)
+        mxy = mx * my
+        a = (mx * mx).addcmul_(my, my)  # μx² + μy²
+        num = (mxy * 2).add_(c1).mul_(xy.sub(mxy).mul_(2).add_(c2))
+        den = (a + c1).mul_(sq.sub(a).add_(c2))
+        torch.div(num, den, out=out[..., r0:r1, :])
     return out
+
 
 def ssim(pred: Tensor, target: Tensor, data_range: float = 255.0, crop_border: int = 0,
          window: int = 11, sigma: float = 1.5, k1: float = 0.01, k2: float = 0.03) -> Tensor:
