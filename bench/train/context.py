@@ -48,6 +48,8 @@ class Parts:
     ``step(batch, step_index) -> {loss_name: float}``: one optimisation step (forward,
     losses, ``ctx.update``...); ``step_index`` counts from 0. The returned floats are logged.
     ``state`` / ``load_state``: extra kind state for ``last.pt`` (e.g. a GAN stage counter).
+    ``logged_optimizer(step_index) -> name``: the optimizer whose learning rate the log
+    shows after that step (None: the first one); kinds with stages name the active one.
     """
 
     generator: nn.Module
@@ -57,6 +59,7 @@ class Parts:
     step: StepFn
     state: Callable[[], dict[str, Any]] = field(default=dict)
     load_state: Callable[[dict[str, Any]], None] = field(default=lambda _s: None)
+    logged_optimizer: Callable[[int], str] | None = None
 
 
 class Context:

@@ -130,7 +130,9 @@ def train(recipe_name: str | Path, overrides: list[str] | None = None, steps: in
                     raise NonFiniteLoss(f"loss {bad[0]} is {losses[bad[0]]} at step {done}: "
                                         f"expected finite; training stopped, last.pt holds the "
                                         f"last good checkpoint")
-                lr = next(iter(parts.optimizers.values())).param_groups[0]["lr"]
+                name = (parts.logged_optimizer(step) if parts.logged_optimizer
+                        else next(iter(parts.optimizers)))
+                lr = parts.optimizers[name].param_groups[0]["lr"]
                 log.train_row(done, lr, losses, time.perf_counter() - t0)
                 bar.set_postfix({k: f"{v:.4g}" for k, v in list(losses.items())[:3]})
             if main and recipe["val"]["dataset"] and (

@@ -241,3 +241,26 @@ def test_gan_resume_is_bit_identical(tmp_path: Any) -> None:
     train(recipe, ["train.seed=1"], 4, root, seed1, progress=False)
     other = torch.load(seed1 / "last.pt", weights_only=True)["models"]["discriminator"]
     assert any(not torch.equal(v, other[k]) for k, v in once["models"]["discriminator"].items())
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_logged_rate_is_the_pretraining_optimizers_then_the_generators(tmp_path: Any) -> None:
+    """train.csv's ``lr`` is the rate that moved the generator at that step: optim_pre's
+    during pixel pre-training, then optim's (it showed optim's throughout)."""
+    import csv
+
+    from bench.train.loop import train
+    from tests.conftest import DATA
+    from tests.train.helpers import data_root
+
+    if not (DATA / "Set5" / "HR").is_dir():
+        pytest.skip(f"benchmark images not found at {DATA}")
+    recipe = tmp_path / "tiny-gan.yaml"
+    recipe.write_text(RESUME_YAML.replace("pretrain: {steps: 0}", "pretrain: {steps: 2}")
+                      + "optim_pre: {lr: 3.0e-4}\noptim: {lr: 7.0e-5}\n")
+    out = tmp_path / "run"
+    train(recipe, None, 4, data_root(tmp_path), out, progress=False)
+    rows = list(csv.DictReader((out / "train.csv").open()))
+    assert [(int(r["step"]), float(r["lr"])) for r in rows] == [
+        (1, 3.0e-4), (2, 3.0e-4), (3, 7.0e-5), (4, 7.0e-5)]
+    assert rows[0]["pre_pixel"] and not rows[2]["pre_pixel"]

@@ -257,5 +257,9 @@ def build(recipe: dict[str, Any], ctx: Context) -> Parts:
         ctx.update(d_loss, opt_d)
         return {**logs, **d_logs}
 
+    def logged_optimizer(index: int) -> str:  # the rate that moved G at this step
+        return "generator_pre" if index < pre_steps else "generator"
+
     return Parts(generator=generator, models={"generator": generator, **discs},
-                 optimizers=optimizers, schedulers=schedulers, step=step)
+                 optimizers=optimizers, schedulers=schedulers, step=step,
+                 logged_optimizer=logged_optimizer)
