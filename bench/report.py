@@ -166,13 +166,27 @@ def render_html(rep: "Reproduction", index_href: str | None = None) -> str:
         fixed=", ".join(_title(a, grid.fixed) for a in ("dataset", "scale", "metric")
                         if a in grid.fixed and not (a == "metric" and len(spec.metrics) > 1)),
         missing=[get_manifest(d).name for d in rep.missing_datasets],
-        protocol=spec.protocol.to_dict() | {"description": spec.protocol.description},
+        used_protocols=_used_protocols(spec),
         ds_names={d: get_manifest(d).name for d in spec.datasets},
         ssim_decimals=rounding[0] if rounding else None, footnotes=spec.footnotes,
         sensitivity=rep.sensitivity, protocol_ids=[p.id for p in shown],
         protocols=shown, fmt=_fmt, version=__version__, commit=git_commit(),
         lower_better=[metric_info(m).display for m in spec.metrics
                       if not metric_info(m).higher_is_better and m != "params_m"])
+
+
+def _used_protocols(spec: Any) -> list[dict[str, Any]]:
+    """Each protocol the table's rows are computed under, with the row settings that map to
+    it (empty for the table's own protocol); in first-use order."""
+    used: dict[str, dict[str, Any]] = {}
+    for row in spec.rows:
+        p = spec.protocol_for(row.setting)
+        entry = used.setdefault(p.id, p.to_dict() | {"description": p.description,
+                                                     "settings": []})
+        if row.setting in spec.setting_protocols and row.setting not in entry["settings"]:
+            entry["settings"].append(row.setting)
+    return list(used.values()) or [spec.protocol.to_dict() | {
+        "description": spec.protocol.description, "settings": []}]
 
 
 def render_index(pages: list[tuple["Reproduction", dict[str, Any]]], base: Any) -> str:

@@ -249,6 +249,7 @@ def write_outputs(rep: Reproduction, out_dir: Path, index_href: str | None = Non
     atomic_write_text(paths["csv"], cells_csv(rep.cells))
     atomic_write_text(paths["json"], json.dumps({
         "table": rep.spec.id, "protocol": rep.spec.protocol.to_dict(),
+        "setting_protocols": {k: v.to_dict() for k, v in rep.spec.setting_protocols.items()},
         "missing_datasets": rep.missing_datasets,
         "cells": [cell_record(c) for c in rep.cells],
         "protocol_sensitivity": rep.sensitivity}, indent=1, default=str))

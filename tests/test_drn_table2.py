@@ -85,10 +85,29 @@ def test_table2_spec_maps_settings_to_protocols() -> None:
     assert [r.method for r in spec.rows if r.label == "Nearest"] == ["nearest"]
 
 
+def _protocol_paragraphs(html: str) -> list[str]:
+    import re
+
+    return re.findall(r'<p class="note protocol">(.*?)</p>', html, flags=re.S)
+
+
 @needs_data
 def test_nearest_row_reproduces_the_published_set5_value(tmp_path: Path) -> None:
+    from bench.report import render_html
+
     rep = reproduce("drn2020-table2", DATA, tmp_path, progress=False, sensitivity=False,
                     datasets=["set5"])
+    # the page's protocol section describes the protocols the cells use, not the unused default
+    paragraphs = _protocol_paragraphs(render_html(rep))
+    assert len(paragraphs) == 2
+    assert "Rows degradation=nearest: <b>matlab-y-nearest@1</b>" in paragraphs[0]
+    assert "Rows degradation=bd: <b>matlab-y-bd@1</b>" in paragraphs[1]
+    assert "matlab-nearest" in paragraphs[0] and "LR: bd" in paragraphs[1]
+    assert not any("<b>matlab-y-gray3" in p for p in paragraphs)
+    table1 = reproduce("drn2020-table1", DATA, tmp_path, progress=False, sensitivity=False,
+                       datasets=["set5"])
+    only = _protocol_paragraphs(render_html(table1))
+    assert len(only) == 1 and only[0].startswith("<b>matlab-y")
     cells = {(c.label, c.dataset, c.metric): c for c in rep.cells}
     rules = load_tolerances()
     golden = {"psnr": (21.224385613963218, 21.22), "ssim": (0.5604131925938092, 0.560)}
