@@ -13,6 +13,7 @@ Composition only: no trainer base class to inherit from.
 """
 from __future__ import annotations
 
+import bisect
 import contextlib
 import math
 from collections.abc import Callable, Iterable, Iterator
@@ -113,21 +114,32 @@ class Context:
     def scheduler(self, opt: Optimizer, section: str = "sched") -> LRScheduler:
         """Per-step lr schedule of recipe section ``section``: ``multistep`` (lr × gamma at
         each milestone step), ``cosine`` (``eta_min + (lr - eta_min)(1 + cos(pi t/T))/2``,
-        T = ``period`` or ``train.steps``) or ``constant``."""
+        T = ``period`` or ``train.steps``), ``cosine_restarts`` or ``constant``.
+
+        ``step_every`` N > 1 advances the schedule's clock once per N steps (t = step // N;
+        milestones and periods count those ticks): the official DRN code steps its cosine
+        once per 1000-batch epoch, a staircase."""
         s = self.recipe[section]
-        if s["type"] == "multistep":
-            return torch.optim.lr_scheduler.MultiStepLR(opt, list(s["milestones"]), s["gamma"])
-        if s["type"] == "cosine":
-            period = s["period"] or self.recipe["train"]["steps"]
-            return torch.optim.lr_scheduler.CosineAnnealingLR(opt, period, s["eta_min"])
+        every = s["step_every"]
+        if every < 1:
+            raise SRReproError(f"{section}.step_every: expected an int >= 1, found {every}")
+        base = [g["lr"] for g in opt.param_groups]
         if s["type"] == "cosine_restarts":
             periods, weights = list(s["periods"]), list(s["restart_weights"])
             if not periods or len(weights) != len(periods):
                 raise SRReproError(f"{section}.periods / restart_weights: expected two lists of "
                                    f"the same non-zero length, found {periods} and {weights}")
-            base = [g["lr"] for g in opt.param_groups]
             return torch.optim.lr_scheduler.LambdaLR(opt, [
-                _CosineRestarts(periods, weights, s["eta_min"], b) for b in base])
+                _CosineRestarts(periods, weights, s["eta_min"], b, every) for b in base])
+        period = s["period"] or self.recipe["train"]["steps"] // every
+        if every > 1:
+            return torch.optim.lr_scheduler.LambdaLR(opt, [
+                _Staircase(s["type"], list(s["milestones"]), s["gamma"], period, s["eta_min"],
+                           b, every) for b in base])
+        if s["type"] == "multistep":
+            return torch.optim.lr_scheduler.MultiStepLR(opt, list(s["milestones"]), s["gamma"])
+        if s["type"] == "cosine":
+            return torch.optim.lr_scheduler.CosineAnnealingLR(opt, period, s["eta_min"])
         return torch.optim.lr_scheduler.LambdaLR(opt, _one)
 
     def autocast(self) -> contextlib.AbstractContextManager[None]:
@@ -167,17 +179,38 @@ class _CosineRestarts:
     cycle it stays at its final value."""
 
     def __init__(self, periods: list[int], weights: list[float], eta_min: float,
-                 base: float) -> None:
+                 base: float, every: int = 1) -> None:
         self.periods, self.weights, self.eta_min, self.base = periods, weights, eta_min, base
+        self.every = every
 
-    def __call__(self, t: int) -> float:
-        start = 0
+    def __call__(self, step: int) -> float:
+        t, start = step // self.every, 0
         for period, weight in zip(self.periods, self.weights):
             if t < start + period:
                 cos = 0.5 * (1 + math.cos(math.pi * (t - start) / period))
                 return (self.eta_min + weight * (self.base - self.eta_min) * cos) / self.base
             start += period
         return self.eta_min / self.base  # the end of the last cycle
+
+
+class _Staircase:
+    """lr factor of a ``constant`` / ``multistep`` / ``cosine`` schedule whose clock ticks
+    once per ``every`` steps: at step t the schedule of ``t // every`` (closed forms of
+    ``MultiStepLR`` and ``CosineAnnealingLR``). Plain fields: LambdaLR checkpoints them."""
+
+    def __init__(self, kind: str, milestones: list[int], gamma: float, period: int,
+                 eta_min: float, base: float, every: int) -> None:
+        self.kind, self.milestones, self.gamma = kind, sorted(milestones), gamma
+        self.period, self.eta_min, self.base, self.every = period, eta_min, base, every
+
+    def __call__(self, step: int) -> float:
+        t = step // self.every
+        if self.kind == "multistep":
+            return self.gamma ** bisect.bisect_right(self.milestones, t)
+        if self.kind == "cosine":
+            cos = 0.5 * (1 + math.cos(math.pi * t / self.period))
+            return (self.eta_min + (self.base - self.eta_min) * cos) / self.base
+        return 1.0
 
 
 def _one(_step: int) -> float:

@@ -95,6 +95,8 @@ COMMON_SCHEMA: dict[str, Any] = {
         "eta_min": f(0.0, float, doc="cosine: final lr"),
         "periods": f([], list, doc="cosine_restarts: steps of each cycle"),
         "restart_weights": f([], list, doc="cosine_restarts: lr weight of each cycle"),
+        "step_every": f(1, int, doc="the schedule's clock ticks once per this many steps "
+                                    "(milestones and periods count ticks); DRN: 1000"),
     },
     "train": {
         "steps": f(1000, int, doc="total optimisation steps (--steps)"),

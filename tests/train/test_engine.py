@@ -3,6 +3,7 @@ NaN handling, recipe mismatch, AMP, EMA, clipping and schedulers."""
 from __future__ import annotations
 
 import csv
+import io
 import math
 
 import pytest
@@ -12,6 +13,7 @@ from bench.cli import main
 from bench.errors import CheckpointError, SRReproError
 from bench.train.context import Context, NonFiniteLoss
 from bench.train.loop import EMA, train
+from bench.train import recipe as rc
 from bench.train.recipe import resolve
 from tests.conftest import needs_data
 from tests.train.helpers import data_root, tiny_recipe
@@ -208,3 +210,63 @@ def test_schedulers_follow_their_formulas():
               "sched.restart_weights=[1.0, 0.5]", "optim.lr=1.0", "sched.eta_min=0.0"], 5)
     assert rs == pytest.approx([1.0, 0.5, 0.5, 0.25, 0.0])
     assert lrs(["sched.type=constant", "optim.lr=0.3"], 3) == [0.3, 0.3, 0.3]
+
+
+def _lrs_and_scheduler(sets: list[str], n: int, state: dict | None = None
+                       ) -> tuple[list[float], dict]:
+    """The lr of ``n`` steps, and the optimizer + scheduler state after them (as last.pt)."""
+    ctx = _ctx(sets)
+    opt = ctx.optimizer([torch.nn.Parameter(torch.zeros(1))])
+    sched = ctx.scheduler(opt)
+    if state is not None:
+        opt.load_state_dict(state["opt"])
+        sched.load_state_dict(state["sched"])
+    out = []
+    for _ in range(n):
+        out.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    return out, {"opt": opt.state_dict(), "sched": sched.state_dict()}
+
+
+def test_step_every_is_the_official_drn_staircase():
+    """DRN's trainer steps CosineAnnealingLR(T_max=epochs) once per epoch of batches:
+    the reference is that scheduler stepped once every 3 optimisation steps."""
+    sets = ["sched.type=cosine", "sched.period=5", "sched.step_every=3", "optim.lr=1.0",
+            "sched.eta_min=0.1"]
+    ours, _ = _lrs_and_scheduler(sets, 18)
+    opt = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    ref_sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, 5, 0.1)
+    ref = []
+    for step in range(18):
+        ref.append(opt.param_groups[0]["lr"])
+        opt.step()
+        if (step + 1) % 3 == 0:  # end of an epoch
+            ref_sched.step()
+    assert ours == pytest.approx(ref, rel=1e-12, abs=1e-15)
+    assert ours[0] == ours[2] != ours[3]  # constant within an epoch
+    multi, _ = _lrs_and_scheduler(["sched.type=multistep", "sched.milestones=[1, 2]",
+                                   "sched.step_every=2", "optim.lr=1.0"], 6)
+    assert multi == [1.0, 1.0, 0.5, 0.5, 0.25, 0.25]
+    restarts, _ = _lrs_and_scheduler(["sched.type=cosine_restarts", "sched.periods=[2]",
+                                      "sched.restart_weights=[1.0]", "sched.step_every=2",
+                                      "optim.lr=1.0", "sched.eta_min=0.0"], 5)
+    assert restarts == pytest.approx([1.0, 1.0, 0.5, 0.5, 0.0])
+    # resumed mid-epoch from the state dict (plain fields: loads with weights_only)
+    _, saved = _lrs_and_scheduler(sets, 7)
+    buf = io.BytesIO()
+    torch.save(saved, buf)
+    buf.seek(0)
+    state = torch.load(buf, weights_only=True)
+    rest, _ = _lrs_and_scheduler(sets, 11, state)
+    assert rest == pytest.approx(ours[7:], rel=1e-12, abs=1e-15)
+    with pytest.raises(SRReproError, match="step_every: expected an int >= 1, found 0"):
+        _lrs_and_scheduler(["sched.step_every=0"], 1)
+
+
+def test_drn_recipes_anneal_per_epoch_as_the_official_code():
+    for rid in ("drn-s-x4", "drn-s-x8", "drn-l-x4", "drn-l-x8"):
+        s = rc.resolve(rid)
+        # option.py --epochs 1000 (T_max) x --test_every 1000 batches, stepped per epoch
+        assert (s["sched"]["type"], s["sched"]["period"], s["sched"]["step_every"],
+                s["train"]["steps"]) == ("cosine", 1000, 1000, 1_000_000), rid
