@@ -131,7 +131,7 @@ class Context:
                                    f"the same non-zero length, found {periods} and {weights}")
             return torch.optim.lr_scheduler.LambdaLR(opt, [
                 _CosineRestarts(periods, weights, s["eta_min"], b, every) for b in base])
-        period = s["period"] or self.recipe["train"]["steps"] // every
+        period = s["period"] or max(1, self.recipe["train"]["steps"] // every)
         if every > 1:
             return torch.optim.lr_scheduler.LambdaLR(opt, [
                 _Staircase(s["type"], list(s["milestones"]), s["gamma"], period, s["eta_min"],

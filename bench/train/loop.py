@@ -69,7 +69,8 @@ def train(recipe_name: str | Path, overrides: list[str] | None = None, steps: in
     recipe = resolve(recipe_name, overrides, steps)
     t = recipe["train"]
     if recipe["sched"]["type"] == "cosine" and recipe["sched"]["period"] is None:
-        recipe["sched"]["period"] = t["steps"]  # fixed now so it enters the fingerprint
+        # in ticks of step_every steps; fixed now so it enters the fingerprint
+        recipe["sched"]["period"] = max(1, t["steps"] // recipe["sched"]["step_every"])
     ranks = distributed.current("cuda" if t["device"].startswith("cuda") else "cpu")
     main = ranks is None or ranks.is_main
     device = _device(t["device"], ranks)

@@ -223,7 +223,9 @@ def test_drn2020_recipes_are_the_official_code(name: str) -> None:
     assert (r["optim"]["type"], r["optim"]["lr"], r["optim"]["betas"]) == \
         ("adam", 1e-4, [0.9, 0.999])
     assert (r["sched"]["type"], r["sched"]["eta_min"]) == ("cosine", 1e-7)
-    assert r["sched"]["period"] == r["train"]["steps"] == 1000 * 1000  # epochs x test_every
+    # CosineAnnealingLR(T_max = --epochs 1000) stepped once per epoch of --test_every 1000
+    assert (r["sched"]["period"], r["sched"]["step_every"], r["train"]["steps"]) == \
+        (1000, 1000, 1000 * 1000)
 
 
 @pytest.mark.parametrize("name", ["drn2018-x4", "drn2018-x8"])

@@ -264,9 +264,12 @@ def test_step_every_is_the_official_drn_staircase():
         _lrs_and_scheduler(["sched.step_every=0"], 1)
 
 
-def test_drn_recipes_anneal_per_epoch_as_the_official_code():
-    for rid in ("drn-s-x4", "drn-s-x8", "drn-l-x4", "drn-l-x8"):
-        s = rc.resolve(rid)
-        # option.py --epochs 1000 (T_max) x --test_every 1000 batches, stepped per epoch
-        assert (s["sched"]["type"], s["sched"]["period"], s["sched"]["step_every"],
-                s["train"]["steps"]) == ("cosine", 1000, 1000, 1_000_000), rid
+@needs_data
+def test_an_unset_cosine_period_is_the_run_length_in_ticks(tmp_path):
+    import yaml
+
+    out = tmp_path / "run"
+    train(tiny_recipe(tmp_path), ["sched.type=cosine", "sched.step_every=2", "val.dataset=null"],
+          6, data_root(tmp_path), out, progress=False)
+    assert yaml.safe_load((out / "recipe.yaml").read_text())["sched"]["period"] == 3
+    assert rc.resolve("smoke-drn-s-x4")["sched"]["step_every"] == 1  # a short run: per step
