@@ -141,15 +141,19 @@ def _value_bits(x: Tensor) -> int | None:
     return math.ceil(math.log2(peak + 1))
 
 
-def _exact_passes(bits: int | None, first: tuple[int | None, int, tuple],
-                  second: tuple[int | None, int, tuple]) -> bool:
-    """True when both passes, in this order, can only compute exact values, so any order of
-    summation (dense BLAS or banded) gives the same bits: integer input below ``2^bits``,
-    dyadic weights, and magnitude bits + fraction bits of every partial sum within the
-    53-bit significand (row sums of |w| < 2^b1, 2^b2; values multiples of 2^-(k1+k2))."""
-    if bits is None or first[0] is None or second[0] is None:
-        return False
-    return bits + first[1] + second[1] + first[0] + second[0] <= 52
+def _exact_bits(x: Tensor, first: tuple[int | None, int, tuple],
+                second: tuple[int | None, int, tuple]) -> int | None:
+    """The value bits of ``x`` (see :func:`_value_bits`) when both passes, in this order, can
+    only compute exact values, so any order of summation (dense BLAS or banded) gives the
+    same bits: integer input below ``2^bits``, dyadic weights, and magnitude bits + fraction
+    bits of every partial sum within the 53-bit significand (row sums of |w| < 2^b1, 2^b2;
+    values multiples of 2^-(k1+k2)). None otherwise, and when no band would pay."""
+    if first[0] is None or second[0] is None or not (first[2] or second[2]):
+        return None  # rounding weights (x3...), or small: decided before looking at values
+    bits = _value_bits(x)
+    if bits is None or bits + first[1] + second[1] + first[0] + second[0] > 52:
+        return None
+    return bits
 
 
 def _float32_exact(bits: int, first: tuple[int | None, int, tuple], like: Tensor) -> bool:
@@ -193,15 +197,14 @@ def imresize(x: Tensor, scale: float | None = None, size: tuple[int, int] | None
     # Both passes are linear, so the order only matters through floating-point rounding.
     sh = pass_structure(h, out_h, scales[0], antialias)
     sw = pass_structure(w, out_w, scales[1], antialias)
-    bits = _value_bits(x)
     # Exact arithmetic (x2/x4/x8 on 8-bit values) gives MATLAB-order bits whatever the
     # order, precision or grouping, so: the column pass (strided, slow) runs on the smaller
     # image, the first pass in float32 where that is still exact, and the products skip
     # the matrices' zero band.
     cols_first = out_h > h
     first, second = (sw, sh) if cols_first else (sh, sw)
-    if (first[2] or second[2]) and _exact_passes(bits, first, second):
-        assert bits is not None
+    bits = _exact_bits(x, first, second)
+    if bits is not None:
         f64, dtype = torch.float64, torch.float32 if _float32_exact(bits, first, x) else torch.float64
         t = x.to(dtype, memory_format=torch.contiguous_format)
         mh = _matrix(h, out_h, scales[0], antialias, x.device, f64 if cols_first else dtype)

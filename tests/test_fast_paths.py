@@ -189,6 +189,17 @@ def test_float32_first_pass_only_where_float32_is_exact(monkeypatch):
     # integer-valued float64 is checked and qualifies; non-integers do not take the band
     assert _first_pass_dtypes(monkeypatch, x.double(), 1 / 4)[0] == torch.float32
     assert _first_pass_dtypes(monkeypatch, x.double() + 0.5, 1 / 4) == []
+    # no pass over the values where the weights round anyway (x3) or the band would not pay
+    import methods.imresize as imr
+
+    scans: list[int] = []
+    real_bits = imr._value_bits
+    monkeypatch.setattr(imr, "_value_bits", lambda t: scans.append(1) or real_bits(t))
+    imr.imresize(x.double(), scale=1 / 3)
+    imr.imresize(x.double()[..., :40, :40], scale=1 / 4)
+    assert scans == []
+    imr.imresize(x.double(), scale=1 / 4)
+    assert scans == [1]
     before = torch.get_float32_matmul_precision()
     try:  # a user who allows TF32/bf16 float32 products: the float32 pass is not exact
         torch.set_float32_matmul_precision("high")
