@@ -78,3 +78,30 @@ def test_a_corrupt_image_in_a_forked_run_is_one_line_and_stores_nothing(tmp_path
     assert "\n" not in str(e.value)
     assert not list((tmp_path / "res").rglob("summary.json"))
     assert not list((tmp_path / "res").rglob("*.jsonl"))
+
+
+@needs_data
+@needs_fork
+def test_an_interrupt_inside_a_forked_worker_keeps_finished_rows_and_resumes(
+        tmp_path: Path, monkeypatch) -> None:
+    from bench.sources import ModelSource
+
+    real = ModelSource.sr
+    names = sorted(p.name for p in (DATA / "Set14" / "HR").glob("*.png"))
+
+    def interrupted(self, name, lr, hr_shape):  # type: ignore[no-untyped-def]
+        if name == names[9]:  # inherited by the forked workers
+            raise KeyboardInterrupt
+        return real(self, name, lr, hr_shape)
+
+    monkeypatch.setattr(ModelSource, "sr", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        evaluate(EvalRequest("bicubic", "set14", 4), DATA, tmp_path, progress=False)
+    assert not list(tmp_path.rglob("summary.json"))
+    kept = [p for p in tmp_path.rglob("rows.partial*.jsonl")]
+    assert len(kept) == 1 and len(kept[0].read_text().splitlines()) == 9  # rows come in order
+    monkeypatch.setattr(ModelSource, "sr", real)
+    resumed = evaluate(EvalRequest("bicubic", "set14", 4), DATA, tmp_path, progress=False)
+    assert resumed["resumed_images"] == 9 and resumed["n_images"] == 14
+    fresh = evaluate(EvalRequest("bicubic", "set14", 4), DATA, tmp_path / "fresh", progress=False)
+    assert resumed["psnr"] == fresh["psnr"] and resumed["ssim"] == fresh["ssim"]
