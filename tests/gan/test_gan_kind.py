@@ -288,3 +288,38 @@ def test_logged_rate_is_the_pretraining_optimizers_then_the_generators(tmp_path:
     assert [(int(r["step"]), float(r["lr"])) for r in rows] == [
         (1, 3.0e-4), (2, 3.0e-4), (3, 7.0e-5), (4, 7.0e-5)]
     assert rows[0]["pre_pixel"] and not rows[2]["pre_pixel"]
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_gan_trains_under_torchrun_with_two_processes(tmp_path: Any) -> None:
+    """``torchrun --nproc_per_node 2`` (gloo): pixel pre-training then GAN steps with both
+    discriminators DDP-wrapped; rank 0 writes one finite row per step and a loadable
+    checkpoint. (Not compared with one process: the SRGAN discriminator's BatchNorm sees
+    each rank's half batch, so the runs legitimately differ.)"""
+    import csv
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import DATA, ROOT
+    from tests.train.helpers import data_root
+
+    if not (DATA / "Set5" / "HR").is_dir():
+        pytest.skip(f"benchmark images not found at {DATA}")
+    root = data_root(tmp_path)
+    recipe = tmp_path / "tiny-gan.yaml"
+    recipe.write_text(RESUME_YAML.replace("pretrain: {steps: 0}", "pretrain: {steps: 1}"))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
+           "2", "-m", "bench", "train", str(recipe), "--steps", "3", "--data-root", str(root),
+           "--out", str(tmp_path / "two"), "--quiet"]
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True,
+                          check=False, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = list(csv.DictReader((tmp_path / "two" / "train.csv").open()))
+    assert [int(r["step"]) for r in rows] == [1, 2, 3]
+    assert rows[0]["pre_pixel"] and rows[2]["d_gm"] and rows[2]["g_adv"]
+    assert all(math.isfinite(float(v)) for r in rows for k, v in r.items() if v and k != "step")
+    last = torch.load(tmp_path / "two" / "last.pt", weights_only=True)
+    assert last["step"] == 3 and set(last["models"]) >= {"generator", "discriminator",
+                                                          "grad_discriminator"}

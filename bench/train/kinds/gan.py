@@ -241,6 +241,11 @@ def build(recipe: dict[str, Any], ctx: Context) -> Parts:
                 out = net(lr)
             sr = out[1] if isinstance(out, tuple) else out
             loss = pixel(sr.float(), hr)
+            if isinstance(out, tuple):
+                # the outputs the pixel loss does not read enter it with weight 0: under DDP
+                # every parameter must receive a gradient each step. An exact zero, which
+                # Adam turns into no update (an optim_pre weight decay would still apply)
+                loss = loss + sum(o.float().mean() for i, o in enumerate(out) if i != 1) * 0.0
             ctx.update(loss, optimizers["generator_pre"])
             return {"pre_pixel": float(loss.detach())}
         for d in d_nets.values():
